@@ -1,0 +1,62 @@
+// The embedded store's file: one SQLite database in WAL mode, its schema kept by numbered migrations
+// recorded in PRAGMA user_version.
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE oidc_models (
+     model       TEXT NOT NULL,
+     id          TEXT NOT NULL,
+     payload     TEXT NOT NULL,
+     grant_id    TEXT,
+     user_code   TEXT,
+     uid         TEXT,
+     expires_at  INTEGER,
+     consumed_at INTEGER,
+     PRIMARY KEY (model, id)
+   ) STRICT;
+   CREATE INDEX oidc_models_grant_id ON oidc_models (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX oidc_models_uid ON oidc_models (model, uid) WHERE uid IS NOT NULL;
+   CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code) WHERE user_code IS NOT NULL;
+   CREATE INDEX oidc_models_expires_at ON oidc_models (expires_at) WHERE expires_at IS NOT NULL;
+
+   CREATE TABLE accounts (
+     id                  TEXT PRIMARY KEY,
+     status              TEXT NOT NULL,
+     created_at          INTEGER NOT NULL,
+     guardian_id         TEXT REFERENCES accounts (id),
+     password_hash       TEXT NOT NULL,
+     network_number_hash TEXT NOT NULL UNIQUE,
+     phone_hash          TEXT NOT NULL UNIQUE,
+     document_hash       TEXT NOT NULL UNIQUE,
+     sealed              TEXT NOT NULL
+   ) STRICT;`,
+];
+
+export function openDatabase(dataDir: string): DatabaseSync {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, 'cyberid.sqlite');
+  // Owner-only, like the keys: SQLite gives its -wal and -shm files the database file's permissions.
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+  const db = new DatabaseSync(file);
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: DatabaseSync): void {
+  const { user_version: current } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  for (let version = current; version < MIGRATIONS.length; version += 1) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(MIGRATIONS[version]!);
+      db.exec(`PRAGMA user_version = ${version + 1}`);
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,26 @@
+// The embedded store: everything in one SQLite file under the data directory.
+import type { Store } from '../types.ts';
+import { SqliteAccounts } from './accounts.ts';
+import { openDatabase } from './database.ts';
+import { SqliteOidcAdapter, SqliteOidcStatements } from './oidc-adapter.ts';
+
+const SWEEP_INTERVAL_MS = 60_000;
+
+export function openSqliteStore(dataDir: string): Store {
+  const db = openDatabase(dataDir);
+  const statements = new SqliteOidcStatements(db);
+  const sweep = setInterval(() => statements.sweep.run({ now: Date.now() }), SWEEP_INTERVAL_MS);
+  sweep.unref();
+  return {
+    kind: 'sqlite',
+    adapterFor: (model) => new SqliteOidcAdapter(model, statements),
+    accounts: new SqliteAccounts(db),
+    async ping() {
+      db.prepare('SELECT 1').get();
+    },
+    async close() {
+      clearInterval(sweep);
+      db.close();
+    },
+  };
+}

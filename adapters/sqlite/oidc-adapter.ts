@@ -1,0 +1,97 @@
+// oidc-provider's Adapter over one SQLite table shared by every model. Expired rows are invisible at once
+// and swept periodically.
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+
+interface Row {
+  payload: string;
+  consumed_at: number | null;
+}
+
+const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
+
+export class SqliteOidcStatements {
+  readonly upsert: StatementSync;
+  readonly find: StatementSync;
+  readonly findByUid: StatementSync;
+  readonly findByUserCode: StatementSync;
+  readonly consume: StatementSync;
+  readonly isConsumed: StatementSync;
+  readonly destroy: StatementSync;
+  readonly revokeByGrantId: StatementSync;
+  readonly sweep: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    const live = '(expires_at IS NULL OR expires_at > :now)';
+    this.upsert = db.prepare(`
+      INSERT INTO oidc_models (model, id, payload, grant_id, user_code, uid, expires_at, consumed_at)
+      VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :expiresAt, NULL)
+      ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
+        user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`);
+    this.find = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND id = :id AND ${live}`);
+    this.findByUid = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND uid = :uid AND ${live}`);
+    this.findByUserCode = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND user_code = :userCode AND ${live}`);
+    // Consuming only succeeds once: the losing side of a concurrent redemption changes no row.
+    this.consume = db.prepare(`UPDATE oidc_models SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL AND ${live}`);
+    this.isConsumed = db.prepare('SELECT 1 FROM oidc_models WHERE model = :model AND id = :id AND consumed_at IS NOT NULL');
+    this.destroy = db.prepare('DELETE FROM oidc_models WHERE model = :model AND id = :id');
+    this.revokeByGrantId = db.prepare('DELETE FROM oidc_models WHERE grant_id = :grantId');
+    this.sweep = db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= :now');
+  }
+}
+
+export class SqliteOidcAdapter implements Adapter {
+  readonly #model: string;
+  readonly #sql: SqliteOidcStatements;
+
+  constructor(model: string, statements: SqliteOidcStatements) {
+    this.#model = model;
+    this.#sql = statements;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    this.#sql.upsert.run({
+      model: this.#model,
+      id,
+      payload: JSON.stringify(payload),
+      grantId: payload.grantId ?? null,
+      userCode: payload.userCode ?? null,
+      uid: payload.uid ?? null,
+      expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null,
+    });
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    return this.#read(this.#sql.find.get({ model: this.#model, id, now: Date.now() }));
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.#read(this.#sql.findByUid.get({ model: this.#model, uid, now: Date.now() }));
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.#read(this.#sql.findByUserCode.get({ model: this.#model, userCode, now: Date.now() }));
+  }
+
+  async consume(id: string): Promise<void> {
+    const { changes } = this.#sql.consume.run({ model: this.#model, id, now: Date.now() });
+    if (changes === 0 && this.#sql.isConsumed.get({ model: this.#model, id })) {
+      throw new errors.InvalidGrant(`${this.#model} already consumed`);
+    }
+  }
+
+  async destroy(id: string): Promise<void> {
+    this.#sql.destroy.run({ model: this.#model, id });
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    this.#sql.revokeByGrantId.run({ grantId });
+  }
+
+  #read(row: unknown): AdapterPayload | undefined {
+    if (!row) return undefined;
+    const { payload, consumed_at: consumedAt } = row as Row;
+    const value = JSON.parse(payload) as AdapterPayload;
+    return consumedAt === null ? value : { ...value, consumed: epochSeconds(consumedAt) };
+  }
+}

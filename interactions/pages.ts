@@ -1,0 +1,73 @@
+// Rendering of every person-facing page: eta templates, the chosen language, a per-response CSP nonce,
+// and never a cache. Protocol error pages and the sign-out pages of oidc-provider come through here too.
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Eta } from 'eta';
+import type { Context } from 'koa';
+import { catalogues, chooseLanguage, translator, type Language } from './i18n.ts';
+
+const eta = new Eta({ views: fileURLToPath(new URL('./views/', import.meta.url)), autoEscape: true, cache: true });
+
+// form-action is left open on purpose: Chromium applies it to the redirect that follows a form post,
+// which here is the platform's redirect URI.
+const csp = (nonce: string) => [
+  "default-src 'none'",
+  `script-src 'nonce-${nonce}'`,
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** The same page in the other language: only for GET pages, which are safe to load again. */
+function languageSwitchHref(ctx: Context, other: Language): string | undefined {
+  if (ctx.method !== 'GET') return undefined;
+  const url = new URL(ctx.originalUrl, 'http://placeholder');
+  url.searchParams.set('lang', other);
+  return `${url.pathname}${url.search}`;
+}
+
+export interface PageOptions {
+  status?: number;
+  /** Where the language switch leads when the page answers a POST (e.g. the interaction's own page). */
+  switchHref?: string;
+}
+
+export function renderPage(ctx: Context, view: string, data: Record<string, unknown>, options: PageOptions = {}): void {
+  const lang = chooseLanguage(ctx);
+  const otherLang: Language = lang === 'en' ? 'zh-CN' : 'en';
+  const nonce = randomBytes(16).toString('base64');
+  const switchBase = options.switchHref ?? languageSwitchHref(ctx, otherLang);
+  const switchHref = options.switchHref ? `${switchBase}?lang=${otherLang}` : switchBase;
+  ctx.set('Content-Security-Policy', csp(nonce));
+  ctx.set('Cache-Control', 'no-store');
+  ctx.status = options.status ?? 200;
+  ctx.type = 'html';
+  ctx.body = eta.render(view, { ...data, t: translator(lang), lang, otherLang, switchHref, nonce, requestId: ctx.state.requestId });
+}
+
+export interface ErrorOut {
+  error: string;
+  error_description?: string | undefined;
+}
+
+/** A friendly page for a protocol error that cannot go back to the platform (e.g. an unregistered redirect URI). */
+export function renderErrorPage(ctx: Context, out: ErrorOut, _error?: unknown, status?: number): void {
+  const known = `error.${out.error}` in catalogues.en;
+  renderPage(ctx, 'error', {
+    code: out.error,
+    messageKey: known ? `error.${out.error}` : 'error.invalid_request',
+    hintKey: 'error.what_to_do',
+    // oidc-provider's descriptions are short, fixed English sentences meant for the platform's developers.
+    detail: out.error_description,
+  }, { status: status ?? (ctx.status >= 400 ? ctx.status : 400) });
+}
+
+export function renderLogoutPage(ctx: Context, form: string): void {
+  renderPage(ctx, 'logout', { form });
+}
+
+export function renderLoggedOutPage(ctx: Context & { oidc?: { client?: { clientName?: string; clientId: string } } }): void {
+  const client = ctx.oidc?.client;
+  renderPage(ctx, 'logged-out', { platform: client ? (client.clientName ?? client.clientId) : undefined });
+}

@@ -1,0 +1,220 @@
+// The person-facing side of the protocol: /interaction/:uid shows sign-in or consent, and the forms post
+// back here. Every post carries a CSRF token; a stale tab, a second submit or a lost cookie ends on a page
+// that says what to do, never on a stack trace.
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import { z } from 'zod';
+import type { Accounts } from '../server/identity/accounts.ts';
+import type { Logger } from '../server/logger.ts';
+import type { Metrics } from '../server/metrics.ts';
+import { DEFAULT_POLICY, type ClientPolicy } from '../server/policy.ts';
+import { buildConsentOffer, lockedOn, preTicked, readAnswer, recordDecision, type ConsentOffer } from './consent.ts';
+import { csrfToken, csrfValid } from './csrf.ts';
+import { chooseLanguage } from './i18n.ts';
+import { renderPage } from './pages.ts';
+
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+type Client = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
+
+export interface InteractionDependencies {
+  provider: Provider;
+  accounts: Accounts;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+class CsrfError extends Error {}
+
+const loginForm = z.object({
+  csrf: z.string().optional(),
+  identifier: z.string().trim().max(64).default(''),
+  password: z.string().max(256).default(''),
+});
+
+const consentForm = z.object({
+  csrf: z.string().optional(),
+  claims: z.union([z.string(), z.array(z.string())]).default([]).transform((v) => new Set(Array.isArray(v) ? v : [v])),
+  offline_access: z.literal('yes').optional(),
+});
+
+const PASSWORD_ACR = 'cyberid:loa1';
+
+export function interactionRoutes({ provider, accounts, logger, metrics }: InteractionDependencies): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+  const body = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+
+  router.use(friendlyErrors(logger));
+
+  router.get('/', async (ctx) => {
+    const interaction = await load(ctx);
+    const client = await clientOf(interaction);
+    if (interaction.prompt.name === 'login') return showLogin(ctx, interaction, client, {});
+    if (interaction.prompt.name === 'consent') return showConsent(ctx, interaction, client, {});
+    throw new Error(`unhandled prompt ${interaction.prompt.name}`);
+  });
+
+  router.post('/login', body, async (ctx) => {
+    const form = loginForm.parse(ctx.request.body ?? {});
+    const interaction = await load(ctx, form.csrf);
+    if (interaction.prompt.name !== 'login') return backToInteraction(ctx); // a second submit or the back button
+    const client = await clientOf(interaction);
+
+    const fieldErrors: FieldErrors = {};
+    if (!form.identifier) fieldErrors.identifier = 'login.error.identifier_missing';
+    if (!form.password) fieldErrors.password = 'login.error.password_missing';
+    if (Object.keys(fieldErrors).length) {
+      return showLogin(ctx, interaction, client, { identifier: form.identifier, fieldErrors, status: 400 });
+    }
+
+    const account = await accounts.authenticate(form.identifier, form.password);
+    if (!account) {
+      metrics.signIns.inc({ outcome: 'failure' });
+      logger.info({ event: 'sign_in.failed', client: client.clientId, interaction: interaction.uid, requestId: ctx.state.requestId }, 'sign-in failed');
+      return showLogin(ctx, interaction, client, {
+        identifier: form.identifier,
+        fieldErrors: { identifier: 'login.error.invalid' },
+        status: 401,
+      });
+    }
+    metrics.signIns.inc({ outcome: 'success' });
+    logger.info({ event: 'sign_in.succeeded', client: client.clientId, interaction: interaction.uid, requestId: ctx.state.requestId }, 'sign-in succeeded');
+    return finish(ctx, { login: { accountId: account.id, acr: PASSWORD_ACR, amr: ['pwd'] } }, false);
+  });
+
+  router.post('/consent', body, async (ctx) => {
+    const form = consentForm.parse(ctx.request.body ?? {});
+    const interaction = await load(ctx, form.csrf);
+    if (interaction.prompt.name !== 'consent') return backToInteraction(ctx);
+    const client = await clientOf(interaction);
+    const offer = offerFor(interaction, client);
+    const answer = readAnswer(offer, form.claims);
+    if (!answer.ok) {
+      return showConsent(ctx, interaction, client, { ticked: form.claims, missing: new Set(answer.missing), keepOffline: !!form.offline_access, status: 400 });
+    }
+
+    const accountId = interaction.session!.accountId;
+    const grant = interaction.grantId
+      ? (await provider.Grant.find(interaction.grantId))!
+      : new provider.Grant({ accountId, clientId: client.clientId });
+    recordDecision(grant, offer, answer, !!form.offline_access);
+    const grantId = await grant.save();
+    logger.info({ event: 'consent.granted', client: client.clientId, claims: answer.granted, rejected: answer.rejected, requestId: ctx.state.requestId }, 'consent recorded');
+    return finish(ctx, { consent: { grantId } }, true);
+  });
+
+  router.post('/abort', body, async (ctx) => {
+    const form = z.object({ csrf: z.string().optional() }).parse(ctx.request.body ?? {});
+    const interaction = await load(ctx, form.csrf);
+    logger.info({ event: 'interaction.refused', client: interaction.params.client_id, prompt: interaction.prompt.name, requestId: ctx.state.requestId }, 'person refused');
+    return finish(ctx, { error: 'access_denied', error_description: 'End-User refused the request' }, false);
+  });
+
+  /** The interaction this browser is in; it must be the one in the URL (another tab may have moved on). */
+  async function load(ctx: Context, submittedCsrf?: string | undefined): Promise<Interaction> {
+    if (ctx.method === 'POST' && !csrfValid(ctx, submittedCsrf)) throw new CsrfError();
+    const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    if (interaction.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch');
+    return interaction;
+  }
+
+  async function clientOf(interaction: Interaction): Promise<Client> {
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    if (!client) throw new errors.SessionNotFound('client no longer exists');
+    return client;
+  }
+
+  async function finish(ctx: Context, result: InteractionResults, mergeWithLastSubmission: boolean): Promise<void> {
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  function backToInteraction(ctx: Context): void {
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${ctx.params.uid}`);
+  }
+
+  return router;
+}
+
+type FieldErrors = Partial<Record<'identifier' | 'password', string>>;
+
+function platformName(client: Client): string {
+  return client.clientName ?? client.clientId;
+}
+
+function policyOf(client: Client): ClientPolicy {
+  return (client['cyberid_policy'] as ClientPolicy | undefined) ?? DEFAULT_POLICY;
+}
+
+function offerFor(interaction: Interaction, client: Client): ConsentOffer {
+  return buildConsentOffer(interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] }, {
+    allowedScopes: client.scope?.split(' ') ?? [],
+    policy: policyOf(client),
+  });
+}
+
+function showLogin(ctx: Context, interaction: Interaction, client: Client, state: { identifier?: string; fieldErrors?: FieldErrors; status?: number }): void {
+  const fieldErrors = state.fieldErrors ?? {};
+  const errorList = Object.entries(fieldErrors).map(([field, key]) => ({ field, key }));
+  renderPage(ctx, 'login', {
+    platform: platformName(client),
+    action: `/interaction/${interaction.uid}/login`,
+    abortAction: `/interaction/${interaction.uid}/abort`,
+    csrf: csrfToken(ctx),
+    identifier: state.identifier ?? '',
+    fieldErrors,
+    errors: errorList,
+    focus: fieldErrors.identifier || !state.identifier ? 'identifier' : 'password',
+  }, { status: state.status ?? 200, switchHref: `/interaction/${interaction.uid}` });
+}
+
+function showConsent(
+  ctx: Context,
+  interaction: Interaction,
+  client: Client,
+  state: { ticked?: ReadonlySet<string>; missing?: ReadonlySet<string>; keepOffline?: boolean; status?: number },
+): void {
+  const offer = offerFor(interaction, client);
+  const lang = chooseLanguage(ctx);
+  const policy = policyOf(client);
+  const lines = offer.lines.map((line) => ({
+    ...line,
+    purpose: line.purpose?.[lang],
+    locked: lockedOn(line),
+    checked: lockedOn(line) || (state.ticked ? state.ticked.has(line.claim) : preTicked(line)),
+    error: state.missing?.has(line.claim) ? 'consent.error.restricted' : undefined,
+  }));
+  renderPage(ctx, 'consent', {
+    platform: platformName(client),
+    action: `/interaction/${interaction.uid}/consent`,
+    abortAction: `/interaction/${interaction.uid}/abort`,
+    csrf: csrfToken(ctx),
+    lines,
+    offlineAccess: offer.offlineAccess ? { checked: state.keepOffline ?? true } : undefined,
+    legalBasis: policy.legal_basis?.[lang],
+    errors: [...(state.missing ?? [])].map((claim) => ({ field: `claim-${claim}`, key: 'consent.error.restricted' })),
+  }, { status: state.status ?? 200, switchHref: `/interaction/${interaction.uid}` });
+}
+
+/** Errors a person can meet on these pages become pages that say what to do. */
+function friendlyErrors(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof CsrfError) {
+        renderPage(ctx, 'error', { code: 'forbidden', messageKey: 'error.forbidden', hintKey: 'error.forbidden_hint' }, { status: 403 });
+      } else if (error instanceof errors.SessionNotFound) {
+        renderPage(ctx, 'error', { code: 'session_expired', messageKey: 'error.session_expired', hintKey: 'error.session_expired_hint' }, { status: 400 });
+      } else if (error instanceof z.ZodError || (error as { status?: number }).status === 413 || (error as { status?: number }).status === 415) {
+        renderPage(ctx, 'error', { code: 'invalid_request', messageKey: 'error.invalid_request', hintKey: 'error.what_to_do' }, { status: 400 });
+      } else {
+        logger.error({ err: error, requestId: ctx.state.requestId }, 'interaction failed');
+        renderPage(ctx, 'error', { code: 'server_error', messageKey: 'error.server_error', hintKey: 'error.what_to_do' }, { status: 500 });
+      }
+    }
+  };
+}

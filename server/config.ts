@@ -1,0 +1,144 @@
+// The one place where environment variables are read. Every variable is documented in the README's
+// configuration table; keep the two in step.
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => ['true', '1', 'yes'].includes(value));
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: port.default(3000),
+  HOST: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CYBERID_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  CYBERID_PROXY: bool.default(false),
+  CYBERID_DATA_DIR: z.string().min(1).default('data'),
+  CYBERID_COOKIE_KEYS: z.string().optional(),
+  CYBERID_PAIRWISE_SECRET: z.string().optional(),
+  CYBERID_ENCRYPTION_KEY: z.string().optional(),
+  CYBERID_LOOKUP_SECRET: z.string().optional(),
+  CYBERID_CLIENTS_FILE: z.string().optional(),
+  CYBERID_REGISTRY_FILE: z.string().default('server/identity/simulation/registry.json'),
+  CYBERID_DEMO: bool.optional(),
+  CYBERID_DEMO_SITE_PORT: port.default(3443),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Secrets {
+  cookieKeys: string[];
+  pairwiseSecret: Buffer;
+  encryptionKey: Buffer;
+  lookupSecret: Buffer;
+}
+
+export interface Config {
+  production: boolean;
+  port: number;
+  host: string | undefined;
+  logLevel: Env['LOG_LEVEL'];
+  /** Undefined until the port is known when PORT=0 and no issuer was given (tests). */
+  issuer: string | undefined;
+  proxy: boolean;
+  dataDir: string;
+  /** Secrets given in the environment; whatever is missing is generated into the data directory outside production. */
+  secrets: Partial<Secrets>;
+  clientsFile: string | undefined;
+  registryFile: string;
+  demo: boolean;
+  demoSitePort: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Cyber ID cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+const MIN_SECRET_BYTES = 32;
+
+function parseSecret(name: string, value: string | undefined, problems: string[]): Buffer | undefined {
+  if (value === undefined) return undefined;
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.length < MIN_SECRET_BYTES) {
+    problems.push(`${name} must be at least ${MIN_SECRET_BYTES} random bytes, base64-encoded (generate one with: openssl rand -base64 32)`);
+    return undefined;
+  }
+  return bytes;
+}
+
+function isLocalhost(url: URL): boolean {
+  return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(environment);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  const production = env.NODE_ENV === 'production';
+  const problems: string[] = [];
+
+  const cookieKeys = env.CYBERID_COOKIE_KEYS?.split(',').map((key) => key.trim()).filter(Boolean);
+  if (cookieKeys?.some((key) => key.length < 32)) {
+    problems.push('CYBERID_COOKIE_KEYS: every key must be at least 32 characters (comma-separated, newest first)');
+  }
+  const secrets: Partial<Secrets> = {
+    ...(cookieKeys?.length ? { cookieKeys } : {}),
+    ...optional('pairwiseSecret', parseSecret('CYBERID_PAIRWISE_SECRET', env.CYBERID_PAIRWISE_SECRET, problems)),
+    ...optional('encryptionKey', parseSecret('CYBERID_ENCRYPTION_KEY', env.CYBERID_ENCRYPTION_KEY, problems)),
+    ...optional('lookupSecret', parseSecret('CYBERID_LOOKUP_SECRET', env.CYBERID_LOOKUP_SECRET, problems)),
+  };
+  if (secrets.encryptionKey && secrets.encryptionKey.length !== 32) {
+    problems.push('CYBERID_ENCRYPTION_KEY must be exactly 32 bytes (AES-256), base64-encoded');
+  }
+
+  const issuer = env.CYBERID_ISSUER ?? (env.PORT === 0 ? undefined : `http://localhost:${env.PORT}`);
+  const demo = env.CYBERID_DEMO ?? !production;
+
+  if (production) {
+    if (!env.CYBERID_ISSUER) problems.push('CYBERID_ISSUER must be set in production (the public https URL of this provider)');
+    else if (new URL(env.CYBERID_ISSUER).protocol !== 'https:' && !isLocalhost(new URL(env.CYBERID_ISSUER))) {
+      problems.push('CYBERID_ISSUER must use https in production (http is only accepted for localhost)');
+    }
+    const required = {
+      CYBERID_COOKIE_KEYS: secrets.cookieKeys,
+      CYBERID_PAIRWISE_SECRET: secrets.pairwiseSecret,
+      CYBERID_ENCRYPTION_KEY: secrets.encryptionKey,
+      CYBERID_LOOKUP_SECRET: secrets.lookupSecret,
+    };
+    for (const [name, value] of Object.entries(required)) {
+      if (!value && !problems.some((p) => p.startsWith(name))) {
+        problems.push(`${name} must be set in production; development secrets generated into the data directory are refused`);
+      }
+    }
+    if (demo) problems.push('CYBERID_DEMO must not be enabled in production (it seeds demo people with known passwords)');
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  return {
+    production,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    issuer,
+    proxy: env.CYBERID_PROXY,
+    dataDir: path.resolve(env.CYBERID_DATA_DIR),
+    secrets,
+    clientsFile: env.CYBERID_CLIENTS_FILE ?? (demo ? 'clients.example.json' : undefined),
+    registryFile: path.resolve(env.CYBERID_REGISTRY_FILE),
+    demo,
+    demoSitePort: env.CYBERID_DEMO_SITE_PORT,
+  };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,13 @@
+// Structured JSON logs. Nothing personal goes in: request logs carry the path without its query string,
+// and credentials in headers are redacted should a log call ever include them.
+import { pino, type Logger as PinoLogger } from 'pino';
+
+export type Logger = PinoLogger;
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'cyberid' },
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+  });
+}

@@ -1,0 +1,157 @@
+// Start and graceful stop. `npm start` runs this file; start() is also what benchmarks call in-process.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errors } from 'oidc-provider';
+import { openStore } from '../adapters/index.ts';
+import type { Store } from '../adapters/types.ts';
+import { mountApp } from './app.ts';
+import { ClientsFileError, readClientsFile, type ClientMetadata } from './clients-file.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { seedDemoAccounts, type DemoCredential } from './demo/seed.ts';
+import { startDemoSite, type DemoSite } from './demo/site.ts';
+import { Accounts } from './identity/accounts.ts';
+import { formatNetworkNumber } from './identity/network-number.ts';
+import { AttributeCipher, LookupHasher } from './identity/protection.ts';
+import { SimulatedRegistry } from './identity/registry.ts';
+import { loadOrCreateSigningKeys, resolveSecrets } from './keys.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
+import { outboundFetch } from './outbound.ts';
+import { createProvider } from './provider.ts';
+
+export interface RunningServer {
+  url: string;
+  demoCredentials: DemoCredential[];
+  stop(): Promise<void>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const notReady: Handler = (_req, res) => {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"error":"temporarily_unavailable","error_description":"starting up"}');
+};
+
+export async function start(config: Config, logger: Logger): Promise<RunningServer> {
+  const secrets = resolveSecrets(config.dataDir, config.secrets);
+  const jwks = await loadOrCreateSigningKeys(config.dataDir);
+  const store = openStore(config);
+  const cleanup: (() => Promise<void>)[] = [() => store.close()];
+  let handler: Handler = notReady;
+  const server = createServer((req, res) => handler(req, res));
+  try {
+    const registry = SimulatedRegistry.fromFile(config.registryFile);
+    const accounts = new Accounts(store.accounts, new AttributeCipher(secrets.encryptionKey), new LookupHasher(secrets.lookupSecret));
+
+    let demoSite: DemoSite | undefined;
+    if (config.demo) {
+      demoSite = await startDemoSite(config.dataDir, config.demoSitePort);
+      cleanup.push(() => demoSite!.close());
+    }
+    const clients = config.clientsFile ? readClientsFile(config.clientsFile, demoSite?.origin) : [];
+
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
+    cleanup.push(() => closeServer(server));
+    const { port } = server.address() as AddressInfo;
+    const issuer = config.issuer ?? `http://localhost:${port}`;
+
+    const metrics = new Metrics();
+    const provider = createProvider({
+      issuer,
+      production: config.production,
+      proxy: config.proxy,
+      store,
+      jwks,
+      cookieKeys: secrets.cookieKeys,
+      pairwiseSecret: secrets.pairwiseSecret,
+      accounts,
+      logger,
+      fetch: outboundFetch(demoSite),
+    });
+    mountApp({ provider, store, accounts, logger, metrics, production: config.production });
+    await registerClients(provider, store, clients, config.clientsFile);
+
+    const demoCredentials = config.demo ? await seedDemoAccounts(accounts, registry) : [];
+    handler = provider.callback();
+    logger.info({ url: issuer, port, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');
+    return {
+      url: issuer,
+      demoCredentials,
+      stop: () => runAll(cleanup.reverse()),
+    };
+  } catch (error) {
+    await runAll(cleanup.reverse());
+    throw error;
+  }
+}
+
+/** Validates each client as oidc-provider will (including fetching its sector document) and stores it. */
+async function registerClients(provider: ReturnType<typeof createProvider>, store: Store, clients: ClientMetadata[], file: string | undefined): Promise<void> {
+  for (const metadata of clients) {
+    try {
+      await provider.Client.validate(metadata);
+    } catch (error) {
+      const description = error instanceof errors.OIDCProviderError ? error.error_description : (error as Error).message;
+      throw new ClientsFileError(`${file}: client "${metadata.client_id}": ${description}`);
+    }
+    await store.adapterFor('Client').upsert(metadata.client_id, metadata);
+  }
+}
+
+function closeServer(server: ReturnType<typeof createServer>): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 5_000).unref();
+  });
+}
+
+async function runAll(steps: (() => Promise<void>)[]): Promise<void> {
+  for (const step of steps) await step();
+}
+
+function printDemoBanner(url: string, credentials: DemoCredential[]): void {
+  const lines = [
+    '',
+    `Cyber ID is running at ${url} (development, embedded store, SIMULATED registry, face check and SMS)`,
+    'Demo people (fictitious; sign in with the network number or the phone number):',
+    ...credentials.map((c) => `  ${c.role.padEnd(30)} network number ${formatNetworkNumber(c.networkNumber)}  phone ${c.phone}  password ${c.password}`),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+  const logger = createLogger(config.logLevel);
+  let running: RunningServer;
+  try {
+    running = await start(config, logger);
+  } catch (error) {
+    if (error instanceof ClientsFileError) console.error(`Cyber ID cannot start: ${error.message}`);
+    else logger.fatal({ err: error }, 'start-up failed');
+    process.exit(1);
+  }
+  if (running.demoCredentials.length) printDemoBanner(running.url, running.demoCredentials);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    running.stop().then(() => process.exit(0), (error: unknown) => {
+      logger.error({ err: error }, 'stop failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,37 @@
+// Operator policy carried by every platform client (client metadata `cyberid_policy`): which claims the
+// platform cannot work without, why it asks for each, and the legal basis for restricted scopes.
+import { z } from 'zod';
+import { isClaimName, RESTRICTED_SCOPES, SCOPE_CLAIMS, type ClaimName, type ClaimScope } from './identity/claims.ts';
+
+const localisedText = z.object({ en: z.string().min(1), 'zh-CN': z.string().min(1) }).strict();
+export type LocalisedText = z.infer<typeof localisedText>;
+
+const claimName = z.string().refine(isClaimName, { message: 'not a Cyber ID claim (see DESIGN §3)' });
+
+export const policySchema = z.object({
+  /** Claims the person must share to use the platform; all others on the consent screen are optional. */
+  required_claims: z.array(claimName).default([]),
+  /** Why the platform asks for each claim, shown beside it on the consent screen. */
+  purposes: z.partialRecord(claimName, localisedText).default({}),
+  /** The legal basis the operator recorded for a restricted scope (id_document); shown to the person. */
+  legal_basis: localisedText.optional(),
+}).strict();
+
+export type ClientPolicy = Omit<z.infer<typeof policySchema>, 'required_claims'> & { required_claims: ClaimName[] };
+
+export const DEFAULT_POLICY: ClientPolicy = { required_claims: [], purposes: {} };
+
+/** Problems of a policy against the client's allowed scopes, as [field, message] pairs. */
+export function policyProblems(policy: ClientPolicy, scopes: string[]): [string, string][] {
+  const problems: [string, string][] = [];
+  const allowedClaims = new Set(scopes.flatMap((scope) => SCOPE_CLAIMS[scope as ClaimScope] ?? []));
+  for (const claim of [...policy.required_claims, ...Object.keys(policy.purposes)]) {
+    if (!allowedClaims.has(claim as ClaimName)) {
+      problems.push(['cyberid_policy', `claim "${claim}" is not released by any scope the client is allowed`]);
+    }
+  }
+  if (scopes.some((scope) => RESTRICTED_SCOPES.has(scope)) && !policy.legal_basis) {
+    problems.push(['cyberid_policy.legal_basis', 'a restricted scope (id_document) needs the legal basis the operator recorded']);
+  }
+  return problems;
+}

@@ -55,6 +55,9 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
     throw new Error(`unhandled prompt ${interaction.prompt.name}`);
   });
 
+  // Reloading or going back to a form's address (a GET) returns to the interaction's current step.
+  router.get(['/login', '/consent', '/abort'], backToInteraction);
+
   router.post('/login', body, async (ctx) => {
     const form = loginForm.parse(ctx.request.body ?? {});
     const interaction = await load(ctx, form.csrf);

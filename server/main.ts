@@ -72,7 +72,7 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
 
     const demoCredentials = config.demo ? await seedDemoAccounts(accounts, registry) : [];
     handler = provider.callback();
-    logger.info({ url: issuer, port, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');
+    logger.info({ url: issuer, port, demoSite: demoSite?.origin, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');
     return {
       url: issuer,
       demoCredentials,

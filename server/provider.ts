@@ -65,7 +65,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
     },
     acrValues: [...ACR_VALUES],
     scopes: SUPPORTED_SCOPES,
-    claims: { acr: null, amr: null, auth_time: null, iss: null, sid: null, ...SCOPE_CLAIMS } as unknown as Configuration['claims'],
+    // acr, amr and auth_time ride on openid so every ID token tells how and when the person signed in.
+    claims: {
+      acr: null, amr: null, auth_time: null, iss: null, sid: null,
+      ...SCOPE_CLAIMS,
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
+    } as unknown as Configuration['claims'],
     findAccount: async (_ctx, id) => findAccount(deps.accounts, id),
 
     clientAuthMethods: ['client_secret_basic', 'private_key_jwt', 'none'],

@@ -1,0 +1,237 @@
+// The foundation end to end: the real server over HTTP, openid-client as the platform, the real sign-in
+// and consent forms, and a restart on the same data directory.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { parseNetworkNumber } from '../server/identity/network-number.ts';
+import { FormBrowser, expectPage, expectRedirect } from './support/browser.ts';
+import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, signInAndConsent, type Person } from './support/platform.ts';
+import { removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+
+const ADULT_BIRTHDATE = '1988-03-15'; // server/identity/simulation/registry.json, sim-0001
+
+let provider: RunningProvider;
+let dataDir: string;
+let adult: Person;
+
+beforeAll(async () => {
+  dataDir = tempDataDir();
+  provider = await startProvider(dataDir);
+  adult = { identifier: provider.adult.networkNumber, password: provider.adult.password };
+});
+
+afterAll(async () => {
+  await provider?.stop();
+  removeDataDir(dataDir);
+});
+
+describe('discovery and keys', () => {
+  it('advertises pairwise subjects, the code flow with S256 PKCE, every claim and every acr', async () => {
+    const metadata = await (await fetch(`${provider.url}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+    expect(metadata.subject_types_supported).toEqual(['pairwise']);
+    expect(metadata.response_types_supported).toEqual(['code']);
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+    expect(metadata.claims_supported).toEqual(expect.arrayContaining([
+      'sub', 'identity_verified', 'identity_verified_at', 'document_type', 'age_over_14', 'age_over_18',
+      'name', 'birthdate', 'gender', 'phone_number', 'phone_number_verified', 'id_document_number', 'acr', 'amr', 'auth_time',
+    ]));
+    expect(metadata.acr_values_supported).toEqual(['cyberid:loa1', 'cyberid:loa2', 'cyberid:loa3']);
+    expect(metadata.scopes_supported).toEqual(expect.arrayContaining(['openid', 'verified', 'age', 'profile', 'phone', 'id_document', 'offline_access']));
+    expect(metadata.id_token_signing_alg_values_supported).toEqual(['ES256', 'EdDSA']);
+  });
+
+  it('publishes public signing keys only', async () => {
+    const { keys } = await (await fetch(`${provider.url}/jwks`)).json() as { keys: Record<string, string>[] };
+    expect(keys.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA']);
+    for (const key of keys) {
+      for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(key).not.toHaveProperty(secret);
+    }
+  });
+});
+
+describe('the code flow with PKCE at platform A', () => {
+  let subAtA: string;
+  let refreshToken: string;
+
+  it('signs the adult in through the real forms and returns exactly the consented claims', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified age profile phone offline_access', prompt: 'consent' });
+    const browser = new FormBrowser(provider.url);
+    const callback = await signInAndConsent(browser, request.url, adult);
+    const tokens = await redeem(config, request, callback);
+
+    // The ID token verifies against the published JWKS with the default ES256.
+    const { payload, protectedHeader } = await jwtVerify(tokens.id_token!, createRemoteJWKSet(new URL(`${provider.url}/jwks`)), { issuer: provider.url, audience: PLATFORM_A.clientId });
+    expect(protectedHeader.alg).toBe('ES256');
+    subAtA = payload.sub!;
+    expect(parseNetworkNumber(subAtA)).toBe(subAtA);
+    expect(subAtA).not.toBe(parseNetworkNumber(provider.adult.networkNumber)); // the personal number never leaves
+    expect(payload.acr).toBe('cyberid:loa1');
+    expect(payload.amr).toEqual(['pwd']);
+
+    const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, subAtA);
+    expect(userinfo).toEqual({
+      sub: subAtA,
+      identity_verified: true,
+      identity_verified_at: expect.any(Number),
+      document_type: 'resident_id_card',
+      age_over_14: true,
+      age_over_18: true,
+      name: '李明',
+      birthdate: ADULT_BIRTHDATE,
+      gender: 'male',
+      phone_number: '+8613800138000',
+      phone_number_verified: true,
+    });
+    expect(tokens.refresh_token).toEqual(expect.any(String));
+    refreshToken = tokens.refresh_token!;
+  });
+
+  it('gives the same person another sub at platform B (another sector) and the same sub at C (A\'s sector)', async () => {
+    const browser = new FormBrowser(provider.url);
+    const configB = await discover(provider.url, PLATFORM_B);
+    const requestB = await authorizationRequest(configB, PLATFORM_B, { scope: 'openid verified' });
+    const subAtB = (await redeem(configB, requestB, await signInAndConsent(browser, requestB.url, adult))).claims()!.sub;
+
+    const configC = await discover(provider.url, PLATFORM_C);
+    const requestC = await authorizationRequest(configC, PLATFORM_C, { scope: 'openid age' });
+    // Same browser: the session is reused, only consent for C is asked.
+    const subAtC = (await redeem(configC, requestC, await signInAndConsent(browser, requestC.url, adult))).claims()!.sub;
+
+    expect(parseNetworkNumber(subAtB)).toBe(subAtB);
+    expect(subAtB).not.toBe(subAtA);
+    expect(subAtC).toBe(subAtA);
+  });
+
+  it('keeps the sub and honours refresh tokens after a restart on the same data directory', async () => {
+    const ports = { PORT: new URL(provider.url).port, CYBERID_DEMO_SITE_PORT: demoSitePort(provider.stdout()) };
+    await provider.stop();
+    provider = await startProvider(dataDir, ports);
+
+    const config = await discover(provider.url, PLATFORM_A);
+    const refreshed = await oidc.refreshTokenGrant(config, refreshToken);
+    expect(refreshed.refresh_token).toEqual(expect.any(String));
+    expect(refreshed.refresh_token).not.toBe(refreshToken); // rotated
+    const userinfo = await oidc.fetchUserInfo(config, refreshed.access_token, subAtA);
+    expect(userinfo.sub).toBe(subAtA);
+    // The rotated-out token is spent.
+    await expect(oidc.refreshTokenGrant(config, refreshToken)).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid' });
+    const tokens = await redeem(config, request, await signInAndConsent(new FormBrowser(provider.url), request.url, adult));
+    expect(tokens.claims()!.sub).toBe(subAtA);
+  });
+});
+
+describe('consent', () => {
+  it('leaves an unticked optional claim out of the ID token and userinfo, even when asked for in the claims parameter', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, {
+      scope: 'openid verified profile',
+      prompt: 'consent',
+      claims: JSON.stringify({ id_token: { gender: null, name: null }, userinfo: { gender: null } }),
+    });
+    const browser = new FormBrowser(provider.url);
+    const login = expectPage(await browser.open(request.url));
+    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: provider.adult.phone, password: adult.password }));
+    const offered = consentPage.doc.querySelectorAll('input[name=claims]').map((input) => input.getAttribute('value'));
+    expect(offered).toEqual(['identity_verified', 'identity_verified_at', 'document_type', 'name', 'birthdate', 'gender']);
+    // identity_verified is required by platform A's policy: ticked and locked.
+    const required = consentPage.doc.querySelector('input[value=identity_verified]')!;
+    expect(required.hasAttribute('checked') && required.hasAttribute('disabled')).toBe(true);
+
+    const shared = ['identity_verified_at', 'name']; // document_type, birthdate and gender unticked
+    const tokens = await redeem(config, request, expectRedirect(await browser.submit(consentPage, '/consent', { claims: shared })));
+    const idToken = tokens.claims()!;
+    expect(idToken.name).toBe('李明');
+    expect(idToken).not.toHaveProperty('gender');
+    const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub);
+    expect(Object.keys(userinfo).sort()).toEqual(['identity_verified', 'identity_verified_at', 'name', 'sub']);
+  });
+
+  it('sends access_denied to the redirect URI when the person refuses', async () => {
+    const config = await discover(provider.url, PLATFORM_B);
+    const request = await authorizationRequest(config, PLATFORM_B, { scope: 'openid verified id_document', prompt: 'consent' });
+    const browser = new FormBrowser(provider.url);
+    const login = expectPage(await browser.open(request.url));
+    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    expect(consentPage.html).toContain('Exam registration rules, art. 12'); // the legal basis of the restricted claim
+    const callback = expectRedirect(await browser.submit(consentPage, '/consent', {}, '/abort'));
+    expect(callback.origin + callback.pathname).toBe(PLATFORM_B.redirectUri);
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('state')).toBe(request.state);
+    await expect(redeem(config, request, callback)).rejects.toMatchObject({ error: 'access_denied' });
+  });
+
+  it('requires an explicit tick for a required restricted claim, then releases it', async () => {
+    const config = await discover(provider.url, PLATFORM_B);
+    const request = await authorizationRequest(config, PLATFORM_B, { scope: 'openid verified id_document', prompt: 'consent' });
+    const browser = new FormBrowser(provider.url);
+    const login = expectPage(await browser.open(request.url));
+    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    const restricted = consentPage.doc.querySelector('input[value=id_document_number]')!;
+    expect(restricted.hasAttribute('checked')).toBe(false);
+
+    const again = expectPage(await browser.submit(consentPage, '/consent'));
+    expect(again.status).toBe(400);
+    expect(again.doc.querySelector('#error-id_document_number')).not.toBeNull();
+
+    const tokens = await redeem(config, request, expectRedirect(await browser.submit(again, '/consent', { claims: ['id_document_number'] })));
+    const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+    expect(userinfo.id_document_number).toBe('110105198803151232');
+  });
+});
+
+describe('bad input', () => {
+  it('answers a request without PKCE with invalid_request at the redirect URI', async () => {
+    const url = new URL(`${provider.url}/auth`);
+    url.search = new URLSearchParams({ client_id: PLATFORM_A.clientId, redirect_uri: PLATFORM_A.redirectUri, response_type: 'code', scope: 'openid', state: 'abc' }).toString();
+    const callback = expectRedirect(await new FormBrowser(provider.url).open(url));
+    expect(callback.origin + callback.pathname).toBe(PLATFORM_A.redirectUri);
+    expect(callback.searchParams.get('error')).toBe('invalid_request');
+    expect(callback.searchParams.get('error_description')).toMatch(/PKCE/);
+  });
+
+  it('shows an error page, and never redirects, for an unregistered redirect URI', async () => {
+    const url = new URL(`${provider.url}/auth`);
+    url.search = new URLSearchParams({ client_id: PLATFORM_A.clientId, redirect_uri: 'https://attacker.example/steal', response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGtSFhtS8c', code_challenge_method: 'S256' }).toString();
+    const response = await fetch(url, { redirect: 'manual', headers: { accept: 'text/html', 'accept-language': 'en' } });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('location')).toBeNull();
+    const html = await response.text();
+    expect(html).toContain('invalid_redirect_uri');
+    expect(html).toContain('has not registered');
+    expect(html).not.toMatch(/\bat .+\.(js|ts):\d+/); // no stack trace
+  });
+
+  it('shows the form again after a wrong password, with no session, and the same interaction still works', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid' });
+    const browser = new FormBrowser(provider.url);
+    const login = expectPage(await browser.open(request.url));
+    const retry = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: 'not the password' }));
+    expect(retry.status).toBe(401);
+    expect(retry.doc.querySelector('#identifier-error')?.text).toBe('The network number, phone number or password is not correct.');
+    expect(retry.doc.querySelector('#identifier')?.getAttribute('aria-invalid')).toBe('true');
+    expect(retry.doc.querySelector('#identifier')?.getAttribute('value')).toBe(adult.identifier);
+    expect(await browser.cookieNames(`${provider.url}/auth`)).not.toContain('_session');
+
+    const callback = await continueToPlatform(browser, { kind: 'page', page: retry }, adult);
+    expect((await redeem(config, request, callback)).claims()!.acr).toBe('cyberid:loa1');
+  });
+
+  it('refuses a form posted without its CSRF token, with a page that says what to do', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid' });
+    const browser = new FormBrowser(provider.url);
+    const login = expectPage(await browser.open(request.url));
+    const refused = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password, csrf: 'forged' }));
+    expect(refused.status).toBe(403);
+    expect(refused.html).toContain('not sent from this page');
+  });
+});
+
+function demoSitePort(stdout: string): string {
+  const line = stdout.split('\n').find((l) => l.includes('"msg":"listening"'))!;
+  return new URL((JSON.parse(line) as { demoSite: string }).demoSite).port;
+}

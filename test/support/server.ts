@@ -1,0 +1,103 @@
+// Starts the real provider (`node server/main.ts`) as a child process on ephemeral ports, exactly as
+// `npm start` does, and reads its start-up output.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+export interface DemoPerson {
+  networkNumber: string;
+  phone: string;
+  password: string;
+}
+
+export interface RunningProvider {
+  url: string;
+  dataDir: string;
+  adult: DemoPerson;
+  minor: DemoPerson;
+  stdout: () => string;
+  stop(): Promise<void>;
+}
+
+export function tempDataDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'cyberid-test-'));
+}
+
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export interface ProcessResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the server to completion (for start-up failures); kills it if it is still running after `timeoutMs`. */
+export function runServerToExit(env: Record<string, string>, timeoutMs = 15_000): Promise<ProcessResult> {
+  const child = spawnServer(env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => { stdout += chunk; });
+  child.stderr!.on('data', (chunk) => { stderr += chunk; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) => child.on('exit', (code) => {
+    clearTimeout(timer);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+function spawnServer(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['server/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: '0', CYBERID_DEMO_SITE_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+const NETWORK_NUMBER_LINE = /^\s+(adult|16-year-old).*network number (\S+)\s+phone (\S+)\s+password (\S+)/gm;
+
+/** Starts the provider on `dataDir` and resolves once it logs that it is listening. */
+export async function startProvider(dataDir: string, env: Record<string, string> = {}): Promise<RunningProvider> {
+  const child = spawnServer({ CYBERID_DATA_DIR: dataDir, ...env });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => { stderr += chunk; });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`provider did not start in time\n${stdout}\n${stderr}`)), 30_000);
+    child.stdout!.on('data', (chunk) => {
+      stdout += chunk;
+      for (const line of stdout.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === 'listening' && entry.url && stdout.includes('Demo people')) {
+          clearTimeout(timer);
+          resolve(entry.url);
+        }
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`provider exited with ${code}\n${stdout}\n${stderr}`));
+    });
+  });
+  // The banner is printed right after the listening line; wait for both demo people.
+  while ([...stdout.matchAll(NETWORK_NUMBER_LINE)].length < 2) await new Promise((r) => setTimeout(r, 20));
+  const people = Object.fromEntries([...stdout.matchAll(NETWORK_NUMBER_LINE)].map((m) => [m[1], { networkNumber: m[2]!, phone: m[3]!, password: m[4]! }]));
+  return {
+    url,
+    dataDir,
+    adult: people.adult as DemoPerson,
+    minor: people['16-year-old'] as DemoPerson,
+    stdout: () => stdout,
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.removeAllListeners('exit');
+      child.on('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}

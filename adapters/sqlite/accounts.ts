@@ -75,10 +75,12 @@ export class SqliteAccounts implements AccountRepository {
   }
 }
 
+const SQLITE_CONSTRAINT_UNIQUE = 2067;
+
 /** Maps SQLite's UNIQUE violation to the repository's own error, naming the field. */
 function duplicateOr(error: unknown): unknown {
-  const message = error instanceof Error ? error.message : '';
-  if (!message.includes('UNIQUE constraint failed')) return error;
+  const { errcode, message } = error as { errcode?: number; message?: string };
+  if (errcode !== SQLITE_CONSTRAINT_UNIQUE || typeof message !== 'string') return error;
   if (message.includes('accounts.id')) return new DuplicateAccountError('id');
   const field = (Object.keys(LOOKUP_COLUMNS) as (keyof AccountLookups)[])
     .find((key) => message.includes(`accounts.${LOOKUP_COLUMNS[key]}`));

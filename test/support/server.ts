@@ -36,12 +36,18 @@ export interface ProcessResult {
   stderr: string;
 }
 
-/** Runs the server to completion (for start-up failures); kills it if it is still running after `timeoutMs`. */
-export function runServerToExit(env: Record<string, string>, timeoutMs = 15_000): Promise<ProcessResult> {
+/**
+ * Runs the server until it exits (start-up failures), or until its output matches `stopWhen`, or for at
+ * most `timeoutMs`; then stops it.
+ */
+export function runServerToExit(env: Record<string, string>, stopWhen?: RegExp, timeoutMs = 15_000): Promise<ProcessResult> {
   const child = spawnServer(env);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk) => { stdout += chunk; });
+  child.stdout!.on('data', (chunk) => {
+    stdout += chunk;
+    if (stopWhen?.test(stdout)) child.kill('SIGTERM');
+  });
   child.stderr!.on('data', (chunk) => { stderr += chunk; });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   return new Promise((resolve) => child.on('exit', (code) => {

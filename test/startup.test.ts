@@ -1,0 +1,130 @@
+// Start-up as an operator meets it: the real `node server/main.ts` process, its files and its refusals.
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { removeDataDir, runServerToExit, startProvider, tempDataDir } from './support/server.ts';
+
+const dirs: string[] = [];
+function dataDir(): string {
+  const dir = tempDataDir();
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => dirs.splice(0).forEach(removeDataDir));
+
+const SECRET = Buffer.alloc(32, 1).toString('base64');
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  CYBERID_ISSUER: 'https://id.example.cn',
+  CYBERID_COOKIE_KEYS: 'a-cookie-signing-key-of-at-least-32-chars',
+  CYBERID_PAIRWISE_SECRET: SECRET,
+  CYBERID_ENCRYPTION_KEY: SECRET,
+  CYBERID_LOOKUP_SECRET: SECRET,
+};
+
+const NO_STACK = /\n\s+at .+:\d+:\d+/;
+
+describe('production guard', () => {
+  it('refuses development defaults and names every variable to set', async () => {
+    const result = await runServerToExit({ NODE_ENV: 'production', CYBERID_DATA_DIR: dataDir() });
+    expect(result.code).toBe(1);
+    for (const name of ['CYBERID_ISSUER', 'CYBERID_COOKIE_KEYS', 'CYBERID_PAIRWISE_SECRET', 'CYBERID_ENCRYPTION_KEY', 'CYBERID_LOOKUP_SECRET']) {
+      expect(result.stderr).toContain(name);
+    }
+    expect(result.stderr).not.toMatch(NO_STACK);
+  });
+
+  it('refuses an http issuer other than localhost, a short secret and the demo', async () => {
+    const result = await runServerToExit({
+      ...PRODUCTION, CYBERID_ISSUER: 'http://id.example.cn', CYBERID_PAIRWISE_SECRET: 'c2hvcnQ=', CYBERID_DEMO: 'true', CYBERID_DATA_DIR: dataDir(),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('CYBERID_ISSUER must use https');
+    expect(result.stderr).toContain('CYBERID_PAIRWISE_SECRET must be at least 32 random bytes');
+    expect(result.stderr).toContain('CYBERID_DEMO must not be enabled');
+    expect(result.stderr).not.toContain('CYBERID_COOKIE_KEYS');
+  });
+
+  it('starts with every secret given, seeds nothing and writes no secrets to disk', async () => {
+    const dir = dataDir();
+    const result = await runServerToExit({ ...PRODUCTION, CYBERID_DATA_DIR: dir }, /"msg":"listening"/);
+    expect(result.code).toBe(0); // stopped gracefully by SIGTERM
+    expect(result.stdout).toContain('"msg":"listening"');
+    expect(result.stdout).toContain('"demo":false');
+    expect(result.stdout).not.toContain('Demo people');
+    expect(() => statSync(path.join(dir, 'secrets.json'))).toThrow();
+  });
+});
+
+describe('development start-up', () => {
+  it('generates keys and secrets owner-only on first start and reuses them after', async () => {
+    const dir = dataDir();
+    const first = await startProvider(dir);
+    const jwks = await (await fetch(`${first.url}/jwks`)).text();
+    await first.stop();
+    for (const file of ['jwks.json', 'secrets.json', 'cyberid.sqlite', 'demo-site-tls.json']) {
+      expect(statSync(path.join(dir, file)).mode & 0o777).toBe(0o600);
+    }
+    const second = await startProvider(dir);
+    expect(await (await fetch(`${second.url}/jwks`)).text()).toBe(jwks);
+    expect(second.adult.networkNumber).toBe(first.adult.networkNumber); // demo people are seeded once
+    await second.stop();
+  });
+
+  it('answers health and readiness', async () => {
+    const running = await startProvider(dataDir());
+    try {
+      expect(await (await fetch(`${running.url}/healthz`)).json()).toEqual({ status: 'ok' });
+      expect(await (await fetch(`${running.url}/readyz`)).json()).toEqual({ status: 'ready', store: 'sqlite' });
+      expect(await (await fetch(`${running.url}/metrics`)).text()).toContain('cyberid_http_request_duration_seconds');
+    } finally {
+      await running.stop();
+    }
+  });
+});
+
+describe('a malformed clients file stops start-up with a message naming the client and the field', () => {
+  const example = JSON.parse(readFileSync(new URL('../clients.example.json', import.meta.url), 'utf8')) as { clients: Record<string, unknown>[] };
+
+  async function startWith(clients: unknown): Promise<string> {
+    const dir = dataDir();
+    const file = path.join(dir, 'clients.json');
+    writeFileSync(file, typeof clients === 'string' ? clients : JSON.stringify({ clients }));
+    const result = await runServerToExit({ CYBERID_DATA_DIR: dir, CYBERID_CLIENTS_FILE: file });
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toMatch(NO_STACK);
+    return result.stderr;
+  }
+
+  it('a redirect URI that is not a URL', async () => {
+    const clients = structuredClone(example.clients);
+    clients[1]!.redirect_uris = ['not a url'];
+    expect(await startWith(clients)).toMatch(/client "platform-b" \(clients\[1\]\): redirect_uris\.0: Invalid URL/);
+  });
+
+  it('an unknown field (a typo)', async () => {
+    const clients = structuredClone(example.clients);
+    clients[0]!.redirect_uri = 'http://localhost:4001/callback';
+    expect(await startWith(clients)).toMatch(/client "platform-a" \(clients\[0\]\): Unrecognized key: "redirect_uri"/);
+  });
+
+  it('a client id with a dot, and a restricted scope without a legal basis', async () => {
+    const clients = structuredClone(example.clients);
+    clients[2]!.client_id = 'platform.c';
+    const stderr = await startWith(clients);
+    expect(stderr).toMatch(/client "platform\.c" \(clients\[2\]\): client_id: .*no dots/);
+    const withoutBasis = structuredClone(example.clients);
+    delete (withoutBasis[1]!.cyberid_policy as Record<string, unknown>).legal_basis;
+    expect(await startWith(withoutBasis)).toMatch(/client "platform-b" .*cyberid_policy\.legal_basis: a restricted scope/);
+  });
+
+  it('a sector document that does not list the client\'s redirect URI (checked by fetching it)', async () => {
+    const clients = structuredClone(example.clients);
+    clients[2]!.redirect_uris = ['http://localhost:4009/callback'];
+    expect(await startWith(clients)).toMatch(/client "platform-c": all registered redirect_uris must be included in the sector_identifier_uri response/);
+  });
+
+  it('a file that is not JSON', async () => {
+    expect(await startWith('{ "clients": [ }')).toMatch(/clients\.json: not valid JSON/);
+  });
+});

@@ -69,6 +69,12 @@ describe('parsing and the check symbol', () => {
 describe('platform network numbers (pairwise sub)', () => {
   const account = '3f1c2a9e-8d4b-4c1a-9e2f-7b6a5d4c3b2a';
 
+  it('match the test vectors of docs/network-number.md', () => {
+    expect(derivePlatformNetworkNumber(KEY, 'city.example', account)).toBe('7DQQBY23TBFPD93FWFWVEDNDWTD');
+    expect(derivePlatformNetworkNumber(KEY, 'exams.example', account)).toBe('0VMH86SPGAP6MN1BH3HGDG2WN1$');
+    expect(encodeNetworkNumber(Buffer.from('0123456789abcdef0123456789abcdef', 'hex'))).toBe('014D2PF2DBSQQG28T5CY4TQKFFK');
+  });
+
   it('are stable for the same key, sector and account, and well-formed', () => {
     const sub = derivePlatformNetworkNumber(KEY, 'city.example', account);
     expect(derivePlatformNetworkNumber(Buffer.from(KEY), 'city.example', account)).toBe(sub);

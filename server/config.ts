@@ -29,6 +29,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Every variable the provider reads (the README's configuration table lists each). */
+export const ENVIRONMENT_VARIABLES = Object.keys(envSchema.shape);
+
 export interface Secrets {
   cookieKeys: string[];
   pairwiseSecret: Buffer;

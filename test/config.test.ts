@@ -1,0 +1,42 @@
+// Configuration: the schema's decisions, and the README documenting every variable it reads.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../server/config.ts';
+
+const SECRET = Buffer.alloc(32, 9).toString('base64');
+
+describe('configuration', () => {
+  it('documents every environment variable in the README configuration table', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const name of ENVIRONMENT_VARIABLES) expect([name, readme.includes(`| \`${name}\` |`)]).toEqual([name, true]);
+  });
+
+  it('defaults to a localhost issuer, the demo and the example clients in development', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ production: false, port: 3000, issuer: 'http://localhost:3000', demo: true, clientsFile: 'clients.example.json' });
+  });
+
+  it('accepts an http issuer on localhost in production, and keeps the given secrets', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production', CYBERID_ISSUER: 'http://localhost:8080', CYBERID_COOKIE_KEYS: `${'k'.repeat(32)}, ${'j'.repeat(40)}`,
+      CYBERID_PAIRWISE_SECRET: SECRET, CYBERID_ENCRYPTION_KEY: SECRET, CYBERID_LOOKUP_SECRET: SECRET,
+    });
+    expect(config.demo).toBe(false);
+    expect(config.clientsFile).toBeUndefined();
+    expect(config.secrets.cookieKeys).toEqual(['k'.repeat(32), 'j'.repeat(40)]);
+    expect(config.secrets.encryptionKey).toEqual(Buffer.alloc(32, 9));
+  });
+
+  it('rejects malformed values with the variable named', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ CYBERID_PROXY: 'maybe' })).toThrow(/CYBERID_PROXY/);
+    expect(() => loadConfig({ CYBERID_ENCRYPTION_KEY: Buffer.alloc(48).toString('base64') })).toThrow(/exactly 32 bytes/);
+    try {
+      loadConfig({ NODE_ENV: 'production' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems).toHaveLength(5);
+    }
+  });
+});

@@ -75,13 +75,15 @@ export class SqliteAccounts implements AccountRepository {
   }
 }
 
+// SQLite extended result codes: a UNIQUE column, and the PRIMARY KEY (id).
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 
 /** Maps SQLite's UNIQUE violation to the repository's own error, naming the field. */
 function duplicateOr(error: unknown): unknown {
   const { errcode, message } = error as { errcode?: number; message?: string };
+  if (errcode === SQLITE_CONSTRAINT_PRIMARYKEY) return new DuplicateAccountError('id');
   if (errcode !== SQLITE_CONSTRAINT_UNIQUE || typeof message !== 'string') return error;
-  if (message.includes('accounts.id')) return new DuplicateAccountError('id');
   const field = (Object.keys(LOOKUP_COLUMNS) as (keyof AccountLookups)[])
     .find((key) => message.includes(`accounts.${LOOKUP_COLUMNS[key]}`));
   return field ? new DuplicateAccountError(field) : error;

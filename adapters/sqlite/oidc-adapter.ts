@@ -10,6 +10,9 @@ interface Row {
 
 const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
 
+/** The models revokeByGrantId removes (as oidc-provider's reference adapter). */
+const GRANT_BOUND_MODELS = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode'];
+
 export class SqliteOidcStatements {
   readonly upsert: StatementSync;
   readonly find: StatementSync;
@@ -25,9 +28,9 @@ export class SqliteOidcStatements {
     const live = '(expires_at IS NULL OR expires_at > :now)';
     this.upsert = db.prepare(`
       INSERT INTO oidc_models (model, id, payload, grant_id, user_code, uid, expires_at, consumed_at)
-      VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :expiresAt, NULL)
+      VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :expiresAt, :consumedAt)
       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
-        user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`);
+        user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`);
     this.find = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND id = :id AND ${live}`);
     this.findByUid = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND uid = :uid AND ${live}`);
     this.findByUserCode = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND user_code = :userCode AND ${live}`);
@@ -35,7 +38,8 @@ export class SqliteOidcStatements {
     this.consume = db.prepare(`UPDATE oidc_models SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL AND ${live}`);
     this.isConsumed = db.prepare('SELECT 1 FROM oidc_models WHERE model = :model AND id = :id AND consumed_at IS NOT NULL');
     this.destroy = db.prepare('DELETE FROM oidc_models WHERE model = :model AND id = :id');
-    this.revokeByGrantId = db.prepare('DELETE FROM oidc_models WHERE grant_id = :grantId');
+    // Only the artefacts a grant issued; an Interaction also carries grantId but is not revoked with it.
+    this.revokeByGrantId = db.prepare(`DELETE FROM oidc_models WHERE grant_id = :grantId AND model IN (${GRANT_BOUND_MODELS.map((m) => `'${m}'`).join(', ')})`);
     this.sweep = db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= :now');
   }
 }
@@ -57,7 +61,9 @@ export class SqliteOidcAdapter implements Adapter {
       grantId: payload.grantId ?? null,
       userCode: payload.userCode ?? null,
       uid: payload.uid ?? null,
-      expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null,
+      expiresAt: typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null,
+      // The payload is the whole truth on upsert, consumption included (as a reference adapter replaces the object).
+      consumedAt: payload.consumed ? (typeof payload.consumed === 'number' ? payload.consumed * 1000 : Date.now()) : null,
     });
   }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 export interface DemoPerson {
+  /** As the start-up banner prints it, in groups of four. */
   networkNumber: string;
   phone: string;
   password: string;

@@ -43,6 +43,8 @@ export interface Store {
   /** The oidc-provider adapter factory: one adapter per model name. */
   adapterFor(model: string): Adapter;
   accounts: AccountRepository;
+  /** The newest live Grant (remembered consent) of an account at a client, whichever session created it. */
+  latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
   /** Throws when the backing store cannot serve requests (used by /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -19,8 +19,12 @@ export interface ConsentOffer {
   lines: ClaimLine[];
   /** offline_access was asked for: a line of its own, optional. */
   offlineAccess: boolean;
-  /** Claims asked for through the `claims` parameter that this platform may never receive: rejected without asking. */
-  outsidePolicy: string[];
+  /**
+   * Claims asked for through the `claims` parameter that Cyber ID does not have (e.g. `email`): recorded as
+   * refused without asking, so they do not bring the consent page back. (Cyber ID claims outside the
+   * platform's policy never get this far: the authorization request is refused.)
+   */
+  unsupported: string[];
 }
 
 export interface ConsentRequest {
@@ -38,11 +42,11 @@ export function buildConsentOffer(request: ConsentRequest, client: ConsentClient
   const requestedScopes = request.missingOIDCScope ?? [];
   const scopes = requestedScopes.filter((scope) => scope !== 'offline_access');
   const claims = new Set<ClaimName>(scopes.flatMap((scope) => [...(SCOPE_CLAIMS[scope as ClaimScope] ?? [])]));
-  const outsidePolicy: string[] = [];
+  const unsupported: string[] = [];
   for (const claim of request.missingOIDCClaims ?? []) {
     const scope = isClaimName(claim) ? scopeOfClaim(claim) : undefined;
     if (scope && client.allowedScopes.includes(scope)) claims.add(claim as ClaimName);
-    else outsidePolicy.push(claim);
+    else unsupported.push(claim);
   }
   claims.delete('sub'); // always released; shown as its own line
   const lines = [...claims].map((claim) => ({
@@ -51,7 +55,7 @@ export function buildConsentOffer(request: ConsentRequest, client: ConsentClient
     restricted: RESTRICTED_SCOPES.has(scopeOfClaim(claim)!),
     purpose: client.policy.purposes[claim],
   }));
-  return { scopes, lines, offlineAccess: requestedScopes.includes('offline_access'), outsidePolicy };
+  return { scopes, lines, offlineAccess: requestedScopes.includes('offline_access'), unsupported };
 }
 
 /** True when the line starts ticked: required ones and optional ones the person may untick, never restricted ones. */
@@ -79,14 +83,29 @@ export function readAnswer(offer: ConsentOffer, ticked: ReadonlySet<string>): Co
   return missing.length ? { ok: false, missing } : { ok: true, granted, rejected };
 }
 
-/** Records the decision on the Grant: scopes as asked, each claim granted or rejected, offline access as ticked. */
+/**
+ * Records the decision on the Grant. A scope counts as granted when at least one of its claims is (openid
+ * always); a scope whose claims were all refused is recorded as refused, so the token response's `scope`
+ * tells the platform the truth. The newest answer wins over an earlier refusal of the same claim or scope.
+ */
 export function recordDecision(grant: Grant, offer: ConsentOffer, answer: { granted: ClaimName[]; rejected: ClaimName[] }, keepOffline: boolean): void {
-  if (offer.scopes.length) grant.addOIDCScope(offer.scopes.join(' '));
-  if (offer.offlineAccess) {
-    if (keepOffline) grant.addOIDCScope('offline_access');
-    else grant.rejectOIDCScope('offline_access');
-  }
+  const granted = new Set<string>(answer.granted);
+  const grantedScopes = offer.scopes.filter((scope) => scope === 'openid' || (SCOPE_CLAIMS[scope as ClaimScope] ?? []).some((claim) => granted.has(claim)));
+  const refusedScopes = offer.scopes.filter((scope) => !grantedScopes.includes(scope));
+  if (offer.offlineAccess) (keepOffline ? grantedScopes : refusedScopes).push('offline_access');
+
+  forgetRefusals(grant, grantedScopes, answer.granted);
+  if (grantedScopes.length) grant.addOIDCScope(grantedScopes.join(' '));
+  if (refusedScopes.length) grant.rejectOIDCScope(refusedScopes.join(' '));
   if (answer.granted.length) grant.addOIDCClaims(answer.granted);
-  const rejected = [...answer.rejected, ...offer.outsidePolicy];
+  const rejected = [...answer.rejected, ...offer.unsupported];
   if (rejected.length) grant.rejectOIDCClaims(rejected);
+}
+
+/** oidc-provider's Grant can add refusals but not withdraw them; its `rejected` record is plain payload. */
+function forgetRefusals(grant: Grant, scopes: string[], claims: string[]): void {
+  const rejected = (grant as unknown as { rejected?: { openid?: { scope?: string; claims?: string[] } } }).rejected?.openid;
+  if (!rejected) return;
+  if (rejected.scope) rejected.scope = rejected.scope.split(' ').filter((scope) => !scopes.includes(scope)).join(' ');
+  if (rejected.claims) rejected.claims = rejected.claims.filter((claim) => !claims.includes(claim));
 }

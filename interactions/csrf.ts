@@ -1,5 +1,6 @@
-// CSRF protection for our forms: a random token in a signed, SameSite=Strict cookie that every form
-// echoes back (double submit). It complements the SameSite interaction cookie of oidc-provider.
+// CSRF protection for our forms: a random token in a signed, SameSite=Lax cookie that every form
+// echoes back (double submit). Lax, not Strict: a Strict cookie is not sent when a person arrives from a
+// platform, so a second sign-in tab would mint a new token and break the first one's form.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 
@@ -10,7 +11,7 @@ export function csrfToken(ctx: Context): string {
   const existing = ctx.cookies.get(COOKIE, { signed: true });
   if (existing) return existing;
   const token = randomBytes(24).toString('base64url');
-  ctx.cookies.set(COOKIE, token, { signed: true, httpOnly: true, sameSite: 'strict', secure: ctx.secure, path: '/', overwrite: true });
+  ctx.cookies.set(COOKIE, token, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true });
   return token;
 }
 

@@ -52,7 +52,7 @@ export interface ErrorOut {
 }
 
 /** A friendly page for a protocol error that cannot go back to the platform (e.g. an unregistered redirect URI). */
-export function renderErrorPage(ctx: Context, out: ErrorOut, _error?: unknown, status?: number): void {
+export function renderErrorPage(ctx: Context, out: ErrorOut): void {
   const known = `error.${out.error}` in catalogues.en;
   renderPage(ctx, 'error', {
     code: out.error,
@@ -60,7 +60,7 @@ export function renderErrorPage(ctx: Context, out: ErrorOut, _error?: unknown, s
     hintKey: 'error.what_to_do',
     // oidc-provider's descriptions are short, fixed English sentences meant for the platform's developers.
     detail: out.error_description,
-  }, { status: status ?? (ctx.status >= 400 ? ctx.status : 400) });
+  }, { status: ctx.status >= 400 ? ctx.status : 400 });
 }
 
 export function renderLogoutPage(ctx: Context, form: string): void {

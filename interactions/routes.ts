@@ -7,10 +7,11 @@ import type { Context, Next } from 'koa';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 import type { Accounts } from '../server/identity/accounts.ts';
+import { PASSWORD_ACR } from '../server/identity/assurance.ts';
 import type { Logger } from '../server/logger.ts';
 import type { Metrics } from '../server/metrics.ts';
-import { DEFAULT_POLICY, type ClientPolicy } from '../server/policy.ts';
-import { buildConsentOffer, lockedOn, preTicked, readAnswer, recordDecision, type ConsentOffer } from './consent.ts';
+import type { ClientPolicy } from '../server/policy.ts';
+import { buildConsentOffer, lockedOn, preTicked, readAnswer, recordDecision, type ConsentOffer, type ConsentRequest } from './consent.ts';
 import { csrfToken, csrfValid } from './csrf.ts';
 import { chooseLanguage } from './i18n.ts';
 import { renderPage } from './pages.ts';
@@ -39,7 +40,6 @@ const consentForm = z.object({
   offline_access: z.literal('yes').optional(),
 });
 
-const PASSWORD_ACR = 'cyberid:loa1';
 
 export function interactionRoutes({ provider, accounts, logger, metrics }: InteractionDependencies): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
@@ -50,7 +50,10 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
   router.get('/', async (ctx) => {
     const interaction = await load(ctx);
     const client = await clientOf(interaction);
-    if (interaction.prompt.name === 'login') return showLogin(ctx, interaction, client, {});
+    if (interaction.prompt.name === 'login') {
+      if (demandsUnreachableAcr(interaction)) return finish(ctx, UNMET_ACR, false);
+      return showLogin(ctx, interaction, client, {});
+    }
     if (interaction.prompt.name === 'consent') return showConsent(ctx, interaction, client, {});
     throw new Error(`unhandled prompt ${interaction.prompt.name}`);
   });
@@ -62,6 +65,7 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
     const form = loginForm.parse(ctx.request.body ?? {});
     const interaction = await load(ctx, form.csrf);
     if (interaction.prompt.name !== 'login') return backToInteraction(ctx); // a second submit or the back button
+    if (demandsUnreachableAcr(interaction)) return finish(ctx, UNMET_ACR, false);
     const client = await clientOf(interaction);
 
     const fieldErrors: FieldErrors = {};
@@ -98,9 +102,9 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
     }
 
     const accountId = interaction.session!.accountId;
-    const grant = interaction.grantId
-      ? (await provider.Grant.find(interaction.grantId))!
-      : new provider.Grant({ accountId, clientId: client.clientId });
+    // The remembered grant, unless it was revoked while this page was open.
+    const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined)
+      ?? new provider.Grant({ accountId, clientId: client.clientId });
     recordDecision(grant, offer, answer, !!form.offline_access);
     const grantId = await grant.save();
     logger.info({ event: 'consent.granted', client: client.clientId, claims: answer.granted, rejected: answer.rejected, requestId: ctx.state.requestId }, 'consent recorded');
@@ -144,16 +148,36 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
 
 type FieldErrors = Partial<Record<'identifier' | 'password', string>>;
 
+const UNMET_ACR: InteractionResults = {
+  error: 'unmet_authentication_requirements',
+  error_description: 'the essential acr requested cannot be met by the available sign-in methods',
+};
+
+/**
+ * A platform that marks acr essential (claims parameter) above what password sign-in gives must not be
+ * answered with a login form that can never satisfy it: it gets unmet_authentication_requirements at once.
+ * (acr_values alone is a preference: the ID token then states the acr actually reached.)
+ */
+function demandsUnreachableAcr(interaction: Interaction): boolean {
+  const claims = interaction.params.claims;
+  if (typeof claims !== 'string') return false;
+  const acr = (JSON.parse(claims) as { id_token?: { acr?: { essential?: boolean; value?: string; values?: string[] } } }).id_token?.acr;
+  if (!acr?.essential) return false;
+  const accepted = acr.values ?? (acr.value ? [acr.value] : []);
+  return accepted.length > 0 && !accepted.includes(PASSWORD_ACR);
+}
+
 function platformName(client: Client): string {
   return client.clientName ?? client.clientId;
 }
 
+/** Validated and completed with defaults when the client was loaded (see extraClientMetadata in server/provider.ts). */
 function policyOf(client: Client): ClientPolicy {
-  return (client['cyberid_policy'] as ClientPolicy | undefined) ?? DEFAULT_POLICY;
+  return client['cyberid_policy'] as ClientPolicy;
 }
 
 function offerFor(interaction: Interaction, client: Client): ConsentOffer {
-  return buildConsentOffer(interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] }, {
+  return buildConsentOffer(interaction.prompt.details as ConsentRequest, {
     allowedScopes: client.scope?.split(' ') ?? [],
     policy: policyOf(client),
   });

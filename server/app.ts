@@ -24,7 +24,7 @@ export interface AppDependencies {
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const STYLESHEET = readFileSync(new URL('../interactions/static/cyberid.css', import.meta.url));
 
-export function mountApp({ provider, store, accounts, logger, metrics, production }: AppDependencies): Provider {
+export function mountApp({ provider, store, accounts, logger, metrics, production }: AppDependencies): void {
   (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logger.error({ err: error, requestId: ctx?.state?.requestId }, 'unhandled error'));
 
   provider.use(requestContext(logger, production));
@@ -55,7 +55,6 @@ export function mountApp({ provider, store, accounts, logger, metrics, productio
   });
   provider.use(operations.routes());
   provider.use(interactionRoutes({ provider, accounts, logger, metrics }).routes());
-  return provider;
 }
 
 /** Request id, access log (path only: query strings can carry personal data), security headers, friendly 404. */
@@ -69,13 +68,18 @@ function requestContext(logger: Logger, production: boolean) {
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.set('X-Frame-Options', 'DENY');
     if (production && ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    let status: number | undefined;
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.accepts('html', 'json') === 'html') {
         renderPage(ctx, 'error', { code: 'not_found', messageKey: 'error.not_found', hintKey: 'error.what_to_do' }, { status: 404 });
       }
+      status = ctx.status;
+    } catch (error) {
+      status = (error as { status?: number }).status ?? 500; // Koa answers it after this middleware
+      throw error;
     } finally {
-      logger.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+      logger.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) }, 'request');
     }
   };
 }

@@ -35,7 +35,7 @@ export const clientSchema = z.object({
   logo_uri: url.optional(),
   policy_uri: url.optional(),
   tos_uri: url.optional(),
-  cyberid_policy: policySchema.default({ required_claims: [], purposes: {} }),
+  cyberid_policy: policySchema.prefault({}),
 }).strict().superRefine((client, ctx) => {
   const needsSecret = client.token_endpoint_auth_method === 'client_secret_basic';
   if (needsSecret && !client.client_secret) {

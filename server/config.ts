@@ -66,8 +66,15 @@ export class ConfigError extends Error {
 
 const MIN_SECRET_BYTES = 32;
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 function parseSecret(name: string, value: string | undefined, problems: string[]): Buffer | undefined {
   if (value === undefined) return undefined;
+  // Strictly base64: Node's decoder would quietly turn a pass-phrase into "enough" bytes.
+  if (!BASE64.test(value)) {
+    problems.push(`${name} must be base64 (generate one with: openssl rand -base64 32)`);
+    return undefined;
+  }
   const bytes = Buffer.from(value, 'base64');
   if (bytes.length < MIN_SECRET_BYTES) {
     problems.push(`${name} must be at least ${MIN_SECRET_BYTES} random bytes, base64-encoded (generate one with: openssl rand -base64 32)`);
@@ -123,6 +130,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       }
     }
     if (demo) problems.push('CYBERID_DEMO must not be enabled in production (it seeds demo people with known passwords)');
+    // Cyber ID speaks plain HTTP behind a TLS-terminating proxy; only X-Forwarded-Proto tells it the request
+    // was https, which is what makes cookies Secure and turns HSTS on.
+    if (env.CYBERID_ISSUER?.startsWith('https:') && !env.CYBERID_PROXY) {
+      problems.push('CYBERID_PROXY must be true in production with an https issuer (TLS ends at the proxy; without it cookies are not marked Secure)');
+    }
   }
   if (problems.length) throw new ConfigError(problems);
 

@@ -130,18 +130,16 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const logger = createLogger(config.logLevel);
-  let running: RunningServer;
-  try {
-    running = await start(config, logger);
-  } catch (error) {
-    if (error instanceof ClientsFileError) console.error(`Cyber ID cannot start: ${error.message}`);
-    else logger.fatal({ err: error }, 'start-up failed');
-    process.exit(1);
-  }
-  if (running.demoCredentials.length) printDemoBanner(running.url, running.demoCredentials);
 
+  // Signals are handled from the first moment: one that arrives during start-up stops the server once it is up.
+  let pendingSignal: string | undefined;
+  let running: RunningServer | undefined;
   let stopping = false;
   const stop = (signal: string) => {
+    if (!running) {
+      pendingSignal = signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
@@ -152,6 +150,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  try {
+    running = await start(config, logger);
+  } catch (error) {
+    if (error instanceof ClientsFileError) console.error(`Cyber ID cannot start: ${error.message}`);
+    else logger.fatal({ err: error }, 'start-up failed');
+    process.exit(1);
+  }
+  if (running.demoCredentials.length) printDemoBanner(running.url, running.demoCredentials);
+  if (pendingSignal) stop(pendingSignal);
 }
 
 if (import.meta.main) await main();

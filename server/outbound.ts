@@ -17,6 +17,7 @@ export function outboundFetch(pinned?: PinnedOrigin): Fetch {
   return (url, options) => {
     if (new URL(url).origin !== pinned.origin) return fetch(url, options);
     const { dispatcher: _ssrfGuard, ...rest } = options as RequestInit & { dispatcher?: unknown };
-    return undiciFetch(url as string | URL, { ...(rest as object), dispatcher: agent }) as unknown as Promise<Response>;
+    // No redirects: a redirect would leave the pinned origin without oidc-provider's SSRF guard.
+    return undiciFetch(url as string | URL, { ...(rest as object), redirect: 'error', dispatcher: agent }) as unknown as Promise<Response>;
   };
 }

@@ -1,7 +1,7 @@
 // Operator policy carried by every platform client (client metadata `cyberid_policy`): which claims the
 // platform cannot work without, why it asks for each, and the legal basis for restricted scopes.
 import { z } from 'zod';
-import { isClaimName, RESTRICTED_SCOPES, SCOPE_CLAIMS, type ClaimName, type ClaimScope } from './identity/claims.ts';
+import { claimsOfScopes, isClaimName, RESTRICTED_SCOPES, type ClaimName } from './identity/claims.ts';
 
 const localisedText = z.object({ en: z.string().min(1), 'zh-CN': z.string().min(1) }).strict();
 export type LocalisedText = z.infer<typeof localisedText>;
@@ -19,12 +19,10 @@ export const policySchema = z.object({
 
 export type ClientPolicy = Omit<z.infer<typeof policySchema>, 'required_claims'> & { required_claims: ClaimName[] };
 
-export const DEFAULT_POLICY: ClientPolicy = { required_claims: [], purposes: {} };
-
 /** Problems of a policy against the client's allowed scopes, as [field, message] pairs. */
-export function policyProblems(policy: ClientPolicy, scopes: string[]): [string, string][] {
+export function policyProblems(policy: z.infer<typeof policySchema>, scopes: string[]): [string, string][] {
   const problems: [string, string][] = [];
-  const allowedClaims = new Set(scopes.flatMap((scope) => SCOPE_CLAIMS[scope as ClaimScope] ?? []));
+  const allowedClaims = claimsOfScopes(scopes);
   for (const claim of [...policy.required_claims, ...Object.keys(policy.purposes)]) {
     if (!allowedClaims.has(claim as ClaimName)) {
       problems.push(['cyberid_policy', `claim "${claim}" is not released by any scope the client is allowed`]);

@@ -4,12 +4,11 @@ import type { JWK } from 'jose';
 import type { Store } from '../adapters/types.ts';
 import { renderErrorPage, renderLogoutPage, renderLoggedOutPage } from '../interactions/pages.ts';
 import type { Accounts } from './identity/accounts.ts';
-import { claimValues, SCOPE_CLAIMS, SUPPORTED_SCOPES } from './identity/claims.ts';
+import { ACR_VALUES } from './identity/assurance.ts';
+import { claimsOfScopes, claimValues, isClaimName, SCOPE_CLAIMS, SUPPORTED_SCOPES, type ClaimName } from './identity/claims.ts';
 import { derivePlatformNetworkNumber } from './identity/network-number.ts';
 import type { Logger } from './logger.ts';
-import { policySchema } from './policy.ts';
-
-export const ACR_VALUES = ['cyberid:loa1', 'cyberid:loa2', 'cyberid:loa3'] as const;
+import { policyProblems, policySchema } from './policy.ts';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -20,6 +19,7 @@ export const TTL = {
   AuthorizationCode: MINUTE,
   AccessToken: 10 * MINUTE,
   IdToken: HOUR,
+  /** 30 days, rotated on each use; see refreshTokenTtl for public browser clients. */
   RefreshToken: 30 * DAY,
   Interaction: 30 * MINUTE,
   Session: 12 * HOUR,
@@ -71,7 +71,17 @@ export function createProvider(deps: ProviderDependencies): Provider {
       ...SCOPE_CLAIMS,
       openid: ['sub', 'acr', 'amr', 'auth_time'],
     } as unknown as Configuration['claims'],
-    findAccount: async (_ctx, id) => findAccount(deps.accounts, id),
+    findAccount: async (ctx, id) => findAccount(deps.accounts, id, allowedScopes(ctx.oidc.client)),
+    // Remembered consent belongs to the person and the platform, not to one browser session: a new session
+    // finds the Grant an earlier one created (until it expires after a year or is revoked).
+    loadExistingGrant: async (ctx) => {
+      // oidc-provider calls this only once the person is known, so session, account and client are set.
+      const { client, session, account, result } = ctx.oidc;
+      const grantId = result?.consent?.grantId
+        ?? session!.grantIdFor(client!.clientId)
+        ?? await deps.store.latestGrantId(account!.accountId, client!.clientId);
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
 
     clientAuthMethods: ['client_secret_basic', 'private_key_jwt', 'none'],
     clientDefaults: {
@@ -85,10 +95,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
       properties: ['cyberid_policy'],
-      validator(_ctx, key, value) {
-        if (key !== 'cyberid_policy' || value === undefined) return;
-        const parsed = policySchema.safeParse(value);
+      // Every platform carries an operator policy and an explicit scope list (without one, oidc-provider would
+      // let it request any scope). Checked as strictly as the clients file; defaults are filled in.
+      validator(_ctx, _key, value, metadata) {
+        if (!metadata.scope) throw new errors.InvalidClientMetadata('scope is required: the scopes the operator allows this platform');
+        const parsed = policySchema.safeParse(value ?? {});
         if (!parsed.success) throw new errors.InvalidClientMetadata(`cyberid_policy: ${parsed.error.issues[0]?.message}`);
+        const problems = policyProblems(parsed.data, metadata.scope.split(' '));
+        if (problems.length) throw new errors.InvalidClientMetadata(problems.map(([field, message]) => `${field}: ${message}`).join('; '));
+        (metadata as Record<string, unknown>).cyberid_policy = parsed.data;
       },
     },
     enabledJWA: {
@@ -105,7 +120,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
     features: {
       devInteractions: { enabled: false },
-      claimsParameter: { enabled: true },
+      claimsParameter: {
+        enabled: true,
+        // Naming a Cyber ID claim outside the platform's allowed scopes is a request error, not something to ask the person.
+        assertClaimsParameter: async (_ctx, claims, client) => {
+          const allowed = claimsOfScopes(allowedScopes(client));
+          const requested = [...Object.keys(claims.id_token ?? {}), ...Object.keys(claims.userinfo ?? {})];
+          const refused = requested.filter((claim) => isClaimName(claim) && !allowed.has(claim));
+          if (refused.length) {
+            throw new errors.InvalidRequest(`claims not allowed for this client: ${[...new Set(refused)].join(', ')}`);
+          }
+        },
+      },
       dPoP: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       requestObjects: { enabled: true },
@@ -126,11 +152,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       },
     },
     rotateRefreshToken: true,
-    ttl: { ...TTL },
+    ttl: { ...TTL, RefreshToken: refreshTokenTtl },
     clientBasedCORS: (_ctx, origin, client) =>
       (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin),
     interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    renderError: async (ctx, out, error) => renderErrorPage(ctx, out, error),
+    renderError: async (ctx, out) => renderErrorPage(ctx, out),
     discovery: { ui_locales_supported: ['zh-CN', 'en'], claims_locales_supported: ['zh-CN', 'en'] },
     fetch: deps.fetch,
   };
@@ -141,13 +167,34 @@ export function createProvider(deps: ProviderDependencies): Provider {
   return provider;
 }
 
-async function findAccount(accounts: Accounts, id: string): Promise<Account | undefined> {
+/**
+ * A public browser client's refresh token that is not sender-constrained (DPoP) keeps the lifetime of the
+ * token it replaced, so rotation cannot stretch a stolen token forever (oidc-provider's own rule).
+ */
+function refreshTokenTtl(ctx: KoaContextWithOIDC, token: { isSenderConstrained(): boolean }, client: { applicationType?: string; clientAuthMethod?: string }): number {
+  const rotated = ctx?.oidc?.entities.RotatedRefreshToken as { remainingTTL: number } | undefined;
+  if (rotated && client.applicationType === 'web' && client.clientAuthMethod === 'none' && !token.isSenderConstrained()) {
+    return rotated.remainingTTL;
+  }
+  return TTL.RefreshToken;
+}
+
+function allowedScopes(client: { scope?: string | undefined } | undefined): string[] {
+  return client?.scope?.split(' ') ?? [];
+}
+
+async function findAccount(accounts: Accounts, id: string, scopes: string[]): Promise<Account | undefined> {
   const account = await accounts.findById(id);
-  if (!account) return undefined;
+  if (account?.status !== 'active') return undefined;
+  // Only the claims the platform's policy allows today, whatever a remembered grant says; oidc-provider then
+  // masks them down to the granted scopes and claims and removes rejected ones.
+  const allowed = claimsOfScopes(scopes);
   return {
     accountId: account.id,
-    // oidc-provider masks this down to the granted scopes and claims and removes rejected ones.
-    claims: async () => ({ sub: account.id, ...claimValues(account.identity) }),
+    claims: async () => ({
+      sub: account.id,
+      ...Object.fromEntries(Object.entries(claimValues(account.identity)).filter(([claim]) => allowed.has(claim as ClaimName))),
+    }),
   };
 }
 

@@ -164,6 +164,28 @@ describe('oidc adapter: consume', () => {
     for (const { reason } of rejected) expect(reason).toBeInstanceOf(errors.InvalidGrant);
   });
 
+  it('treats a losing consume as a replay: revokes the grant and what it issued', async () => {
+    await store.adapterFor('Grant').upsert('grant-r', { kind: 'Grant', accountId: 'a', clientId: 'c' }, 600);
+    await store.adapterFor('AuthorizationCode').upsert('code-r', { kind: 'AuthorizationCode', grantId: 'grant-r' }, 60);
+    await store.adapterFor('AccessToken').upsert('at-r', { kind: 'AccessToken', grantId: 'grant-r' }, 600);
+    await store.adapterFor('AuthorizationCode').consume('code-r');
+    await expect(store.adapterFor('AuthorizationCode').consume('code-r')).rejects.toBeInstanceOf(errors.InvalidGrant);
+    expect(await store.adapterFor('AccessToken').find('at-r')).toBeUndefined();
+    expect(await store.adapterFor('Grant').find('grant-r')).toBeUndefined();
+    // A third attempt finds nothing to consume and still fails.
+    await expect(store.adapterFor('AuthorizationCode').consume('code-r')).rejects.toBeInstanceOf(errors.InvalidGrant);
+  });
+
+  it('finds the newest live grant of an account at a client, across sessions', async () => {
+    expect(await store.latestGrantId('acct', 'client-x')).toBeUndefined();
+    await store.adapterFor('Grant').upsert('g-old', { kind: 'Grant', accountId: 'acct', clientId: 'client-x' }, 600);
+    await store.adapterFor('Grant').upsert('g-new', { kind: 'Grant', accountId: 'acct', clientId: 'client-x' }, 600);
+    await store.adapterFor('Grant').upsert('g-other', { kind: 'Grant', accountId: 'acct', clientId: 'client-y' }, 600);
+    expect(await store.latestGrantId('acct', 'client-x')).toBe('g-new');
+    await store.adapterFor('Grant').destroy('g-new');
+    expect(await store.latestGrantId('acct', 'client-x')).toBe('g-old');
+  });
+
   it('consumes only the row of its own model', async () => {
     await store.adapterFor('AuthorizationCode').upsert('same', samplePayload('AuthorizationCode', 'same'), 60);
     await store.adapterFor('RefreshToken').upsert('same', samplePayload('RefreshToken', 'same'), 60);

@@ -20,6 +20,7 @@ const PRODUCTION = {
   CYBERID_PAIRWISE_SECRET: SECRET,
   CYBERID_ENCRYPTION_KEY: SECRET,
   CYBERID_LOOKUP_SECRET: SECRET,
+  CYBERID_PROXY: 'true',
 };
 
 const NO_STACK = /\n\s+at .+:\d+:\d+/;
@@ -43,6 +44,15 @@ describe('production guard', () => {
     expect(result.stderr).toContain('CYBERID_PAIRWISE_SECRET must be at least 32 random bytes');
     expect(result.stderr).toContain('CYBERID_DEMO must not be enabled');
     expect(result.stderr).not.toContain('CYBERID_COOKIE_KEYS');
+  });
+
+  it('refuses a pass-phrase for a secret, and an https issuer without the TLS proxy trusted', async () => {
+    const result = await runServerToExit({
+      ...PRODUCTION, CYBERID_ENCRYPTION_KEY: 'changeme-changeme-changeme-changeme-changeme', CYBERID_PROXY: 'false', CYBERID_DATA_DIR: dataDir(),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('CYBERID_ENCRYPTION_KEY must be base64');
+    expect(result.stderr).toContain('CYBERID_PROXY must be true');
   });
 
   it('starts with every secret given, seeds nothing and writes no secrets to disk', async () => {

@@ -12,6 +12,8 @@ const MIGRATIONS: string[] = [
      grant_id    TEXT,
      user_code   TEXT,
      uid         TEXT,
+     account_id  TEXT,
+     client_id   TEXT,
      expires_at  INTEGER,
      consumed_at INTEGER,
      PRIMARY KEY (model, id)
@@ -19,6 +21,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX oidc_models_grant_id ON oidc_models (grant_id) WHERE grant_id IS NOT NULL;
    CREATE INDEX oidc_models_uid ON oidc_models (model, uid) WHERE uid IS NOT NULL;
    CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code) WHERE user_code IS NOT NULL;
+   CREATE INDEX oidc_models_account_client ON oidc_models (model, account_id, client_id) WHERE account_id IS NOT NULL;
    CREATE INDEX oidc_models_expires_at ON oidc_models (expires_at) WHERE expires_at IS NOT NULL;
 
    CREATE TABLE accounts (

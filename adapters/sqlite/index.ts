@@ -15,6 +15,9 @@ export function openSqliteStore(dataDir: string): Store {
     kind: 'sqlite',
     adapterFor: (model) => new SqliteOidcAdapter(model, statements),
     accounts: new SqliteAccounts(db),
+    async latestGrantId(accountId, clientId) {
+      return (statements.latestGrant.get({ accountId, clientId, now: Date.now() }) as { id: string } | undefined)?.id;
+    },
     async ping() {
       db.prepare('SELECT 1').get();
     },

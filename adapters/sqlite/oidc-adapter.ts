@@ -19,27 +19,33 @@ export class SqliteOidcStatements {
   readonly findByUid: StatementSync;
   readonly findByUserCode: StatementSync;
   readonly consume: StatementSync;
-  readonly isConsumed: StatementSync;
+  readonly consumedGrant: StatementSync;
+  readonly latestGrant: StatementSync;
   readonly destroy: StatementSync;
   readonly revokeByGrantId: StatementSync;
+  readonly destroyGrant: StatementSync;
   readonly sweep: StatementSync;
 
   constructor(db: DatabaseSync) {
     const live = '(expires_at IS NULL OR expires_at > :now)';
     this.upsert = db.prepare(`
-      INSERT INTO oidc_models (model, id, payload, grant_id, user_code, uid, expires_at, consumed_at)
-      VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :expiresAt, :consumedAt)
+      INSERT INTO oidc_models (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at, consumed_at)
+      VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :accountId, :clientId, :expiresAt, :consumedAt)
       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
-        user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`);
+        user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, client_id = excluded.client_id,
+        expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`);
     this.find = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND id = :id AND ${live}`);
     this.findByUid = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND uid = :uid AND ${live}`);
     this.findByUserCode = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND user_code = :userCode AND ${live}`);
     // Consuming only succeeds once: the losing side of a concurrent redemption changes no row.
     this.consume = db.prepare(`UPDATE oidc_models SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL AND ${live}`);
-    this.isConsumed = db.prepare('SELECT 1 FROM oidc_models WHERE model = :model AND id = :id AND consumed_at IS NOT NULL');
+    this.consumedGrant = db.prepare('SELECT grant_id FROM oidc_models WHERE model = :model AND id = :id AND consumed_at IS NOT NULL');
+    this.latestGrant = db.prepare(`SELECT id FROM oidc_models WHERE model = 'Grant' AND account_id = :accountId AND client_id = :clientId AND ${live}
+      ORDER BY rowid DESC LIMIT 1`);
     this.destroy = db.prepare('DELETE FROM oidc_models WHERE model = :model AND id = :id');
     // Only the artefacts a grant issued; an Interaction also carries grantId but is not revoked with it.
     this.revokeByGrantId = db.prepare(`DELETE FROM oidc_models WHERE grant_id = :grantId AND model IN (${GRANT_BOUND_MODELS.map((m) => `'${m}'`).join(', ')})`);
+    this.destroyGrant = db.prepare("DELETE FROM oidc_models WHERE model = 'Grant' AND id = :grantId");
     this.sweep = db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= :now');
   }
 }
@@ -61,6 +67,8 @@ export class SqliteOidcAdapter implements Adapter {
       grantId: payload.grantId ?? null,
       userCode: payload.userCode ?? null,
       uid: payload.uid ?? null,
+      accountId: payload.accountId ?? null,
+      clientId: payload.clientId ?? null,
       expiresAt: typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null,
       // The payload is the whole truth on upsert, consumption included (as a reference adapter replaces the object).
       consumedAt: payload.consumed ? (typeof payload.consumed === 'number' ? payload.consumed * 1000 : Date.now()) : null,
@@ -79,11 +87,21 @@ export class SqliteOidcAdapter implements Adapter {
     return this.#read(this.#sql.findByUserCode.get({ model: this.#model, userCode, now: Date.now() }));
   }
 
+  /**
+   * Consumes once. The loser of a concurrent redemption is treated as a replay, as oidc-provider treats a
+   * sequential one: the grant and everything it issued are revoked, and the request fails with invalid_grant.
+   * (The adapter does it because only here is the race visible.)
+   */
   async consume(id: string): Promise<void> {
     const { changes } = this.#sql.consume.run({ model: this.#model, id, now: Date.now() });
-    if (changes === 0 && this.#sql.isConsumed.get({ model: this.#model, id })) {
-      throw new errors.InvalidGrant(`${this.#model} already consumed`);
+    if (changes > 0) return;
+    // No row changed: already consumed (or revoked/expired meanwhile, which must not succeed either).
+    const consumed = this.#sql.consumedGrant.get({ model: this.#model, id }) as { grant_id: string | null } | undefined;
+    if (consumed?.grant_id) {
+      this.#sql.revokeByGrantId.run({ grantId: consumed.grant_id });
+      this.#sql.destroyGrant.run({ grantId: consumed.grant_id });
     }
+    throw new errors.InvalidGrant(`${this.#model} already consumed or no longer valid`);
   }
 
   async destroy(id: string): Promise<void> {

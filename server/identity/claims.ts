@@ -26,6 +26,11 @@ export function scopeOfClaim(claim: string): ClaimScope | undefined {
   return (Object.keys(SCOPE_CLAIMS) as ClaimScope[]).find((scope) => (SCOPE_CLAIMS[scope] as readonly string[]).includes(claim));
 }
 
+/** The claims a platform may ever receive: those of the scopes its operator allowed (client metadata `scope`). */
+export function claimsOfScopes(scopes: readonly string[]): Set<ClaimName> {
+  return new Set(scopes.flatMap((scope) => [...(SCOPE_CLAIMS[scope as ClaimScope] ?? [])]));
+}
+
 export function isClaimName(value: string): value is ClaimName {
   return (ALL_CLAIMS as readonly string[]).includes(value);
 }

@@ -30,7 +30,7 @@ export class AttributeCipher {
     if (version !== 'v1' || !iv || !data) throw new Error('unrecognised sealed value');
     if (keyId !== this.keyId) throw new Error(`sealed with key ${keyId}, which this process does not hold`);
     const bytes = Buffer.from(data, 'base64url');
-    const decipher = createDecipheriv(ALGORITHM, this.#key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(context));
+    const decipher = createDecipheriv(ALGORITHM, this.#key, Buffer.from(iv, 'base64url'), { authTagLength: TAG_BYTES }).setAAD(Buffer.from(context));
     decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
     const plain = Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - TAG_BYTES)), decipher.final()]);
     return JSON.parse(plain.toString('utf8'));

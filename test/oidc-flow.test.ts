@@ -103,7 +103,19 @@ describe('the code flow with PKCE at platform A', () => {
     expect(subAtC).toBe(subAtA);
   });
 
+  it('remembers consent across sessions: a new browser signs in without the consent page', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified age' });
+    const browser = new FormBrowser(provider.url);
+    const login = expectPage(await browser.open(request.url));
+    const callback = expectRedirect(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    const tokens = await redeem(config, request, callback);
+    expect(tokens.claims()!.sub).toBe(subAtA);
+    expect(tokens.scope?.split(' ').sort()).toEqual(['age', 'openid', 'verified']);
+  });
+
   it('keeps the sub and honours refresh tokens after a restart on the same data directory', async () => {
+    // Same ports: the issuer is the same, and A's sector is the demo site's host, port included.
     const ports = { PORT: new URL(provider.url).port, CYBERID_DEMO_SITE_PORT: demoSitePort(provider.stdout()) };
     await provider.stop();
     provider = await startProvider(dataDir, ports);
@@ -147,6 +159,32 @@ describe('consent', () => {
     expect(idToken).not.toHaveProperty('gender');
     const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub);
     expect(Object.keys(userinfo).sort()).toEqual(['identity_verified', 'identity_verified_at', 'name', 'sub']);
+  });
+
+  it('reports a scope whose claims were all unticked as not granted', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified phone', prompt: 'consent' });
+    const browser = new FormBrowser(provider.url);
+    const login = expectPage(await browser.open(request.url));
+    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    // Consent is remembered for this person at A from earlier tests: only the phone claims are new.
+    const offered = consentPage.doc.querySelectorAll('input[name=claims]').map((input) => input.getAttribute('value'));
+    expect(offered).toEqual(expect.arrayContaining(['phone_number', 'phone_number_verified']));
+    const tokens = await redeem(config, request, expectRedirect(await browser.submit(consentPage, '/consent', { claims: offered.filter((c) => !c!.startsWith('phone')) as string[] })));
+    expect(tokens.scope?.split(' ')).not.toContain('phone');
+    expect(tokens.scope?.split(' ')).toContain('verified');
+    const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+    expect(userinfo).not.toHaveProperty('phone_number');
+    expect(userinfo).not.toHaveProperty('phone_number_verified');
+    expect(userinfo.identity_verified).toBe(true);
+  });
+
+  it('refuses a claims parameter naming a claim outside the platform\'s policy, before anyone signs in', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid', claims: JSON.stringify({ userinfo: { id_document_number: { essential: true } } }) });
+    const callback = expectRedirect(await new FormBrowser(provider.url).open(request.url));
+    expect(callback.searchParams.get('error')).toBe('invalid_request');
+    expect(callback.searchParams.get('error_description')).toContain('id_document_number');
   });
 
   it('sends access_denied to the redirect URI when the person refuses', async () => {
@@ -220,6 +258,14 @@ describe('bad input', () => {
     expect((await redeem(config, request, callback)).claims()!.acr).toBe('cyberid:loa1');
   });
 
+  it('answers an essential acr that password sign-in cannot reach with unmet_authentication_requirements, without a login loop', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid', claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['cyberid:loa2', 'cyberid:loa3'] } } }) });
+    const callback = expectRedirect(await new FormBrowser(provider.url).open(request.url));
+    expect(callback.searchParams.get('error')).toBe('unmet_authentication_requirements');
+    expect(callback.searchParams.get('state')).toBe(request.state);
+  });
+
   it('refuses a form posted without its CSRF token, with a page that says what to do', async () => {
     const config = await discover(provider.url, PLATFORM_A);
     const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid' });
@@ -228,6 +274,14 @@ describe('bad input', () => {
     const refused = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password, csrf: 'forged' }));
     expect(refused.status).toBe(403);
     expect(refused.html).toContain('not sent from this page');
+
+    // The consent form and the refusal button check it too.
+    const consentRequest = await authorizationRequest(config, PLATFORM_A, { scope: 'openid', prompt: 'consent' });
+    const consentPage = expectPage(await browser.submit(expectPage(await browser.open(consentRequest.url)), '/login', { identifier: adult.identifier, password: adult.password }));
+    expect(expectPage(await browser.submit(consentPage, '/consent', { csrf: 'forged' })).status).toBe(403);
+    expect(expectPage(await browser.submit(consentPage, '/consent', { csrf: 'forged' }, '/abort')).status).toBe(403);
+    // Nothing was decided: the genuine form still works.
+    expect((await redeem(config, consentRequest, expectRedirect(await browser.submit(consentPage, '/consent')))).claims()!.sub).toEqual(expect.any(String));
   });
 });
 

@@ -5,7 +5,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { parseNetworkNumber } from '../server/identity/network-number.ts';
 import { FormBrowser, expectPage, expectRedirect } from './support/browser.ts';
-import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, signInAndConsent, type Person } from './support/platform.ts';
+import { authorizationRequest, continueToPlatform, discover, signIn, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, signInAndConsent, type Person } from './support/platform.ts';
 import { removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const ADULT_BIRTHDATE = '1988-03-15'; // server/identity/simulation/registry.json, sim-0001
@@ -107,8 +107,7 @@ describe('the code flow with PKCE at platform A', () => {
     const config = await discover(provider.url, PLATFORM_A);
     const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified age' });
     const browser = new FormBrowser(provider.url);
-    const login = expectPage(await browser.open(request.url));
-    const callback = expectRedirect(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    const callback = expectRedirect(await signIn(browser, request.url, adult));
     const tokens = await redeem(config, request, callback);
     expect(tokens.claims()!.sub).toBe(subAtA);
     expect(tokens.scope?.split(' ').sort()).toEqual(['age', 'openid', 'verified']);
@@ -144,8 +143,7 @@ describe('consent', () => {
       claims: JSON.stringify({ id_token: { gender: null, name: null }, userinfo: { gender: null } }),
     });
     const browser = new FormBrowser(provider.url);
-    const login = expectPage(await browser.open(request.url));
-    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: provider.adult.phone, password: adult.password }));
+    const consentPage = expectPage(await signIn(browser, request.url, { identifier: provider.adult.phone, password: adult.password }));
     const offered = consentPage.doc.querySelectorAll('input[name=claims]').map((input) => input.getAttribute('value'));
     expect(offered).toEqual(['identity_verified', 'identity_verified_at', 'document_type', 'name', 'birthdate', 'gender']);
     // identity_verified is required by platform A's policy: ticked and locked.
@@ -165,8 +163,7 @@ describe('consent', () => {
     const config = await discover(provider.url, PLATFORM_A);
     const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified phone', prompt: 'consent' });
     const browser = new FormBrowser(provider.url);
-    const login = expectPage(await browser.open(request.url));
-    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    const consentPage = expectPage(await signIn(browser, request.url, adult));
     // Consent is remembered for this person at A from earlier tests: only the phone claims are new.
     const offered = consentPage.doc.querySelectorAll('input[name=claims]').map((input) => input.getAttribute('value'));
     expect(offered).toEqual(expect.arrayContaining(['phone_number', 'phone_number_verified']));
@@ -191,8 +188,7 @@ describe('consent', () => {
     const config = await discover(provider.url, PLATFORM_B);
     const request = await authorizationRequest(config, PLATFORM_B, { scope: 'openid verified id_document', prompt: 'consent' });
     const browser = new FormBrowser(provider.url);
-    const login = expectPage(await browser.open(request.url));
-    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    const consentPage = expectPage(await signIn(browser, request.url, adult));
     expect(consentPage.html).toContain('Exam registration rules, art. 12'); // the legal basis of the restricted claim
     const callback = expectRedirect(await browser.submit(consentPage, '/consent', {}, '/abort'));
     expect(callback.origin + callback.pathname).toBe(PLATFORM_B.redirectUri);
@@ -205,8 +201,7 @@ describe('consent', () => {
     const config = await discover(provider.url, PLATFORM_B);
     const request = await authorizationRequest(config, PLATFORM_B, { scope: 'openid verified id_document', prompt: 'consent' });
     const browser = new FormBrowser(provider.url);
-    const login = expectPage(await browser.open(request.url));
-    const consentPage = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    const consentPage = expectPage(await signIn(browser, request.url, adult));
     const restricted = consentPage.doc.querySelector('input[value=id_document_number]')!;
     expect(restricted.hasAttribute('checked')).toBe(false);
 
@@ -246,8 +241,7 @@ describe('bad input', () => {
     const config = await discover(provider.url, PLATFORM_A);
     const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid' });
     const browser = new FormBrowser(provider.url);
-    const login = expectPage(await browser.open(request.url));
-    const retry = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: 'not the password' }));
+    const retry = expectPage(await signIn(browser, request.url, { ...adult, password: 'not the password' }));
     expect(retry.status).toBe(401);
     expect(retry.doc.querySelector('#identifier-error')?.text).toBe('The network number, phone number or password is not correct.');
     expect(retry.doc.querySelector('#identifier')?.getAttribute('aria-invalid')).toBe('true');
@@ -270,14 +264,13 @@ describe('bad input', () => {
     const config = await discover(provider.url, PLATFORM_A);
     const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid' });
     const browser = new FormBrowser(provider.url);
-    const login = expectPage(await browser.open(request.url));
-    const refused = expectPage(await browser.submit(login, '/login', { identifier: adult.identifier, password: adult.password, csrf: 'forged' }));
+    const refused = expectPage(await signIn(browser, request.url, adult, { csrf: 'forged' }));
     expect(refused.status).toBe(403);
     expect(refused.html).toContain('not sent from this page');
 
     // The consent form and the refusal button check it too.
     const consentRequest = await authorizationRequest(config, PLATFORM_A, { scope: 'openid', prompt: 'consent' });
-    const consentPage = expectPage(await browser.submit(expectPage(await browser.open(consentRequest.url)), '/login', { identifier: adult.identifier, password: adult.password }));
+    const consentPage = expectPage(await signIn(browser, consentRequest.url, adult));
     expect(expectPage(await browser.submit(consentPage, '/consent', { csrf: 'forged' })).status).toBe(403);
     expect(expectPage(await browser.submit(consentPage, '/consent', { csrf: 'forged' }, '/abort')).status).toBe(403);
     // Nothing was decided: the genuine form still works.

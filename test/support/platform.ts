@@ -71,6 +71,12 @@ export async function continueToPlatform(browser: FormBrowser, start: Outcome, p
   return expectRedirect(outcome);
 }
 
+/** Opens the authorization URL in `browser` and submits the sign-in form; returns whatever comes next. */
+export async function signIn(browser: FormBrowser, url: URL, person: Person, extra: Record<string, string> = {}): Promise<Outcome> {
+  const login = expectPage(await browser.open(url));
+  return browser.submit(login, '/login', { identifier: person.identifier, password: person.password, ...extra });
+}
+
 export async function signInAndConsent(browser: FormBrowser, url: URL, person: Person, consent: Record<string, string | string[]> = {}): Promise<URL> {
   return continueToPlatform(browser, await browser.open(url), person, consent);
 }

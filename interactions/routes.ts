@@ -85,6 +85,11 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
         status: 401,
       });
     }
+    if (account.status !== 'active') {
+      // The password was right, so saying why is safe; no session is created.
+      metrics.signIns.inc({ outcome: 'inactive' });
+      return showLogin(ctx, interaction, client, { identifier: form.identifier, fieldErrors: { identifier: 'login.error.awaiting_guardian' }, status: 403 });
+    }
     metrics.signIns.inc({ outcome: 'success' });
     logger.info({ event: 'sign_in.succeeded', client: client.clientId, interaction: interaction.uid, requestId: ctx.state.requestId }, 'sign-in succeeded');
     return finish(ctx, { login: { accountId: account.id, acr: PASSWORD_ACR, amr: ['pwd'] } }, false);

@@ -57,7 +57,6 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
     const metrics = new Metrics();
     const provider = createProvider({
       issuer,
-      production: config.production,
       proxy: config.proxy,
       store,
       jwks,

@@ -33,7 +33,6 @@ export const TTL = {
 
 export interface ProviderDependencies {
   issuer: string;
-  production: boolean;
   proxy: boolean;
   store: Store;
   jwks: { keys: JWK[] };

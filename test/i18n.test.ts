@@ -27,6 +27,11 @@ describe('message catalogues', () => {
       const template = readFileSync(new URL(file, VIEWS), 'utf8');
       for (const match of template.matchAll(/it\.t\('([\w.]+)'/g)) used.add(match[1]!);
     }
+    // Keys the route code hands to the templates (field errors, error pages).
+    for (const file of readdirSync(new URL('../interactions/', import.meta.url)).filter((f) => f.endsWith('.ts'))) {
+      const source = readFileSync(new URL(`../interactions/${file}`, import.meta.url), 'utf8');
+      for (const match of source.matchAll(/(?<!event: )'((?:login|consent|error)\.[\w.]+)'/g)) used.add(match[1]!);
+    }
     for (const claim of ALL_CLAIMS) used.add(`claim.${claim}.label`).add(`claim.${claim}.purpose`);
     expect(used.size).toBeGreaterThan(20);
     const missing = [...used].filter((key) => !(key in catalogues.en) || !(key in catalogues['zh-CN']));

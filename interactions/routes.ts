@@ -4,10 +4,11 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import Provider, { errors, type Grant, type InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 import type { Accounts } from '../server/identity/accounts.ts';
 import { PASSWORD_ACR } from '../server/identity/assurance.ts';
+import { scopeOfClaim } from '../server/identity/claims.ts';
 import type { Logger } from '../server/logger.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { ClientPolicy } from '../server/policy.ts';
@@ -54,7 +55,7 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
       if (demandsUnreachableAcr(interaction)) return finish(ctx, UNMET_ACR, false);
       return showLogin(ctx, interaction, client, {});
     }
-    if (interaction.prompt.name === 'consent') return showConsent(ctx, interaction, client, {});
+    if (interaction.prompt.name === 'consent') return showConsent(ctx, interaction, client, await grantOf(interaction), {});
     throw new Error(`unhandled prompt ${interaction.prompt.name}`);
   });
 
@@ -103,14 +104,14 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
     const offer = offerFor(interaction, client);
     const answer = readAnswer(offer, form.claims);
     if (!answer.ok) {
-      return showConsent(ctx, interaction, client, { ticked: form.claims, missing: new Set(answer.missing), keepOffline: !!form.offline_access, status: 400 });
+      return showConsent(ctx, interaction, client, undefined, { ticked: form.claims, missing: new Set(answer.missing), keepOffline: !!form.offline_access, status: 400 });
     }
 
-    const accountId = interaction.session!.accountId;
     // The remembered grant, unless it was revoked while this page was open.
-    const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined)
-      ?? new provider.Grant({ accountId, clientId: client.clientId });
+    const grant = await grantOf(interaction) ?? new provider.Grant({ accountId: interaction.session!.accountId, clientId: client.clientId });
     recordDecision(grant, offer, answer, !!form.offline_access);
+    // A fresh answer is remembered for a full year from now (a copied grant would keep its old expiry).
+    Object.assign(grant, { exp: undefined });
     const grantId = await grant.save();
     logger.info({ event: 'consent.granted', client: client.clientId, claims: answer.granted, rejected: answer.rejected, requestId: ctx.state.requestId }, 'consent recorded');
     return finish(ctx, { consent: { grantId } }, true);
@@ -135,6 +136,10 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
     const client = await provider.Client.find(String(interaction.params.client_id));
     if (!client) throw new errors.SessionNotFound('client no longer exists');
     return client;
+  }
+
+  async function grantOf(interaction: Interaction): Promise<Grant | undefined> {
+    return interaction.grantId ? provider.Grant.find(interaction.grantId) : undefined;
   }
 
   async function finish(ctx: Context, result: InteractionResults, mergeWithLastSubmission: boolean): Promise<void> {
@@ -166,10 +171,12 @@ const UNMET_ACR: InteractionResults = {
 function demandsUnreachableAcr(interaction: Interaction): boolean {
   const claims = interaction.params.claims;
   if (typeof claims !== 'string') return false;
-  const acr = (JSON.parse(claims) as { id_token?: { acr?: { essential?: boolean; value?: string; values?: string[] } } }).id_token?.acr;
+  const acr = (JSON.parse(claims) as { id_token?: { acr?: { essential?: boolean; value?: unknown; values?: unknown } } }).id_token?.acr;
   if (!acr?.essential) return false;
-  const accepted = acr.values ?? (acr.value ? [acr.value] : []);
-  return accepted.length > 0 && !accepted.includes(PASSWORD_ACR);
+  // oidc-provider checks value and values separately; either one excluding password sign-in is unreachable.
+  const valuesExclude = acr.values !== undefined && !(Array.isArray(acr.values) && acr.values.includes(PASSWORD_ACR));
+  const valueExcludes = acr.value !== undefined && acr.value !== PASSWORD_ACR;
+  return valuesExclude || valueExcludes;
 }
 
 function platformName(client: Client): string {
@@ -181,8 +188,15 @@ function policyOf(client: Client): ClientPolicy {
   return client['cyberid_policy'] as ClientPolicy;
 }
 
+/**
+ * What to ask: what oidc-provider found undecided, or, when the platform asked for the consent page
+ * (prompt=consent), everything it requests, so the person can change an earlier answer.
+ */
 function offerFor(interaction: Interaction, client: Client): ConsentOffer {
-  return buildConsentOffer(interaction.prompt.details as ConsentRequest, {
+  const request: ConsentRequest = interaction.prompt.reasons.includes('consent_prompt')
+    ? { missingOIDCScope: String(interaction.params.scope ?? '').split(' ').filter(Boolean), missingOIDCClaims: claimsParameterNames(interaction) }
+    : interaction.prompt.details as ConsentRequest;
+  return buildConsentOffer(request, {
     allowedScopes: client.scope?.split(' ') ?? [],
     policy: policyOf(client),
   });
@@ -203,20 +217,36 @@ function showLogin(ctx: Context, interaction: Interaction, client: Client, state
   }, { status: state.status ?? 200, switchHref: `/interaction/${interaction.uid}` });
 }
 
+function claimsParameterNames(interaction: Interaction): string[] {
+  if (typeof interaction.params.claims !== 'string') return [];
+  const claims = JSON.parse(interaction.params.claims) as { id_token?: object; userinfo?: object };
+  return [...new Set([...Object.keys(claims.id_token ?? {}), ...Object.keys(claims.userinfo ?? {})])];
+}
+
+/** Claims and scopes the person refused before (on the grant this page would change): shown unticked. */
+function earlierRefusals(grant: Grant | undefined): Set<string> {
+  if (!grant) return new Set();
+  return new Set([...grant.getRejectedOIDCClaims(), ...grant.getRejectedOIDCScope().split(' ').filter(Boolean)]);
+}
+
 function showConsent(
   ctx: Context,
   interaction: Interaction,
   client: Client,
+  grant: Grant | undefined,
   state: { ticked?: ReadonlySet<string>; missing?: ReadonlySet<string>; keepOffline?: boolean; status?: number },
 ): void {
   const offer = offerFor(interaction, client);
   const lang = chooseLanguage(ctx);
   const policy = policyOf(client);
+  const refused = earlierRefusals(grant);
   const lines = offer.lines.map((line) => ({
     ...line,
     purpose: line.purpose?.[lang],
     locked: lockedOn(line),
-    checked: lockedOn(line) || (state.ticked ? state.ticked.has(line.claim) : preTicked(line)),
+    checked: lockedOn(line) || (state.ticked
+      ? state.ticked.has(line.claim)
+      : preTicked(line) && !refused.has(line.claim) && !refused.has(scopeOfClaim(line.claim) ?? '')),
     error: state.missing?.has(line.claim) ? 'consent.error.restricted' : undefined,
   }));
   renderPage(ctx, 'consent', {
@@ -225,7 +255,7 @@ function showConsent(
     abortAction: `/interaction/${interaction.uid}/abort`,
     csrf: csrfToken(ctx),
     lines,
-    offlineAccess: offer.offlineAccess ? { checked: state.keepOffline ?? true } : undefined,
+    offlineAccess: offer.offlineAccess ? { checked: state.keepOffline ?? !refused.has('offline_access') } : undefined,
     legalBasis: policy.legal_basis?.[lang],
     errors: [...(state.missing ?? [])].map((claim) => ({ field: `claim-${claim}`, key: 'consent.error.restricted' })),
   }, { status: state.status ?? 200, switchHref: `/interaction/${interaction.uid}` });

@@ -66,11 +66,13 @@ export class ConfigError extends Error {
 
 const MIN_SECRET_BYTES = 32;
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// Standard base64 (what `openssl rand -base64` prints), padding optional; its line breaks are ignored.
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-function parseSecret(name: string, value: string | undefined, problems: string[]): Buffer | undefined {
-  if (value === undefined) return undefined;
-  // Strictly base64: Node's decoder would quietly turn a pass-phrase into "enough" bytes.
+function parseSecret(name: string, given: string | undefined, problems: string[]): Buffer | undefined {
+  if (given === undefined) return undefined;
+  const value = given.trim().replace(/[\r\n]+/g, '');
+  // Checked first: Node's decoder would quietly turn a pass-phrase with spaces or punctuation into "enough" bytes.
   if (!BASE64.test(value)) {
     problems.push(`${name} must be base64 (generate one with: openssl rand -base64 32)`);
     return undefined;
@@ -132,7 +134,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     if (demo) problems.push('CYBERID_DEMO must not be enabled in production (it seeds demo people with known passwords)');
     // Cyber ID speaks plain HTTP behind a TLS-terminating proxy; only X-Forwarded-Proto tells it the request
     // was https, which is what makes cookies Secure and turns HSTS on.
-    if (env.CYBERID_ISSUER?.startsWith('https:') && !env.CYBERID_PROXY) {
+    if (env.CYBERID_ISSUER && new URL(env.CYBERID_ISSUER).protocol === 'https:' && !env.CYBERID_PROXY) {
       problems.push('CYBERID_PROXY must be true in production with an https issuer (TLS ends at the proxy; without it cookies are not marked Secure)');
     }
   }

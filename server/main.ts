@@ -136,6 +136,8 @@ async function main(): Promise<void> {
   let stopping = false;
   const stop = (signal: string) => {
     if (!running) {
+      // A second signal while starting (e.g. a sector document that does not answer) exits at once.
+      if (pendingSignal) process.exit(1);
       pendingSignal = signal;
       return;
     }

@@ -1,5 +1,5 @@
 // All oidc-provider configuration in one readable place (DESIGN §3, §4, §6).
-import Provider, { errors, type Account, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Account, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Store } from '../adapters/types.ts';
 import { renderErrorPage, renderLogoutPage, renderLoggedOutPage } from '../interactions/pages.ts';
@@ -71,16 +71,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       openid: ['sub', 'acr', 'amr', 'auth_time'],
     } as unknown as Configuration['claims'],
     findAccount: async (ctx, id) => findAccount(deps.accounts, id, allowedScopes(ctx.oidc.client)),
-    // Remembered consent belongs to the person and the platform, not to one browser session: a new session
-    // finds the Grant an earlier one created (until it expires after a year or is revoked).
-    loadExistingGrant: async (ctx) => {
-      // oidc-provider calls this only once the person is known, so session, account and client are set.
-      const { client, session, account, result } = ctx.oidc;
-      const grantId = result?.consent?.grantId
-        ?? session!.grantIdFor(client!.clientId)
-        ?? await deps.store.latestGrantId(account!.accountId, client!.clientId);
-      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
-    },
+    loadExistingGrant: async (ctx) => loadExistingGrant(ctx, deps.store),
 
     clientAuthMethods: ['client_secret_basic', 'private_key_jwt', 'none'],
     clientDefaults: {
@@ -176,6 +167,27 @@ function refreshTokenTtl(ctx: KoaContextWithOIDC, token: { isSenderConstrained()
     return rotated.remainingTTL;
   }
   return TTL.RefreshToken;
+}
+
+/**
+ * Remembered consent belongs to the person and the platform, not to one browser session. Each session still
+ * gets a Grant of its own, because oidc-provider revokes per grant (sign-out, token revocation, replay): a
+ * new session starts from a copy of the newest live Grant of this person at this platform, decisions and
+ * expiry included, so signing out on one device does not end another device's tokens.
+ */
+async function loadExistingGrant(ctx: KoaContextWithOIDC, store: Store): Promise<Grant | undefined> {
+  // oidc-provider calls this only once the person is known, so session, account and client are set.
+  const { client, session, account, result, provider } = ctx.oidc;
+  const ownId = result?.consent?.grantId ?? session!.grantIdFor(client!.clientId);
+  if (ownId) return provider.Grant.find(ownId);
+  const rememberedId = await store.latestGrantId(account!.accountId, client!.clientId);
+  const remembered = rememberedId ? await provider.Grant.find(rememberedId) : undefined;
+  if (!remembered) return undefined;
+  const copy = new provider.Grant({ accountId: account!.accountId, clientId: client!.clientId });
+  const decisions = remembered as unknown as { openid?: unknown; rejected?: unknown; exp?: number };
+  Object.assign(copy, { openid: structuredClone(decisions.openid), rejected: structuredClone(decisions.rejected), exp: decisions.exp });
+  await copy.save();
+  return copy;
 }
 
 function allowedScopes(client: { scope?: string | undefined } | undefined): string[] {

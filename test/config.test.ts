@@ -31,6 +31,11 @@ describe('configuration', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ CYBERID_PROXY: 'maybe' })).toThrow(/CYBERID_PROXY/);
     expect(() => loadConfig({ CYBERID_ENCRYPTION_KEY: Buffer.alloc(48).toString('base64') })).toThrow(/exactly 32 bytes/);
+    expect(() => loadConfig({ CYBERID_LOOKUP_SECRET: 'correct horse battery staple correct horse battery' })).toThrow(/CYBERID_LOOKUP_SECRET must be base64/);
+    // openssl's wrapped output is accepted as printed
+    const wrapped = `${Buffer.alloc(64, 3).toString('base64').slice(0, 64)}\n${Buffer.alloc(64, 3).toString('base64').slice(64)}\n`;
+    expect(loadConfig({ CYBERID_LOOKUP_SECRET: wrapped }).secrets.lookupSecret).toEqual(Buffer.alloc(64, 3));
+    expect(() => loadConfig({ NODE_ENV: 'production', CYBERID_ISSUER: 'HTTPS://id.example.cn' })).toThrow(/CYBERID_PROXY must be true/);
     try {
       loadConfig({ NODE_ENV: 'production' });
       throw new Error('expected a ConfigError');

@@ -215,6 +215,41 @@ describe('consent', () => {
   });
 });
 
+describe('remembered consent across devices', () => {
+  it('survives signing out on another device: each session has its own grant', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const first = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified offline_access', prompt: 'consent' });
+    const phone = new FormBrowser(provider.url);
+    const { refresh_token: refreshToken } = await redeem(config, first, await signInAndConsent(phone, first.url, adult));
+
+    const laptop = new FormBrowser(provider.url);
+    const second = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified' });
+    await redeem(config, second, expectRedirect(await signIn(laptop, second.url, adult))); // remembered: no consent page
+    const confirm = expectPage(await laptop.open(`${provider.url}/session/end?client_id=${PLATFORM_A.clientId}`));
+    const signedOut = expectPage(await laptop.submit(confirm, '/session/end/confirm', { logout: 'yes' }));
+    expect(signedOut.html).toContain('You are signed out');
+
+    const refreshed = await oidc.refreshTokenGrant(config, refreshToken!);
+    expect(refreshed.access_token).toEqual(expect.any(String));
+  });
+
+  it('lets the person change an earlier answer when the platform asks for the consent page again', async () => {
+    const config = await discover(provider.url, PLATFORM_A);
+    const first = await authorizationRequest(config, PLATFORM_A, { scope: 'openid profile', prompt: 'consent' });
+    await redeem(config, first, await signInAndConsent(new FormBrowser(provider.url), first.url, adult, { claims: ['name', 'birthdate'] }));
+
+    const again = await authorizationRequest(config, PLATFORM_A, { scope: 'openid profile', prompt: 'consent' });
+    const browser = new FormBrowser(provider.url);
+    const consentPage = expectPage(await signIn(browser, again.url, adult));
+    const boxes = Object.fromEntries(consentPage.doc.querySelectorAll('input[name=claims]').map((i) => [i.getAttribute('value'), i.hasAttribute('checked')]));
+    expect(boxes).toEqual({ name: true, birthdate: true, gender: false }); // the earlier refusal is shown as it stands
+    const tokens = await redeem(config, again, expectRedirect(await browser.submit(consentPage, '/consent', { claims: ['name', 'gender'] })));
+    const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+    expect(userinfo.gender).toBe('male');
+    expect(userinfo).not.toHaveProperty('birthdate');
+  });
+});
+
 describe('bad input', () => {
   it('answers a request without PKCE with invalid_request at the redirect URI', async () => {
     const url = new URL(`${provider.url}/auth`);
@@ -254,10 +289,17 @@ describe('bad input', () => {
 
   it('answers an essential acr that password sign-in cannot reach with unmet_authentication_requirements, without a login loop', async () => {
     const config = await discover(provider.url, PLATFORM_A);
-    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid', claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['cyberid:loa2', 'cyberid:loa3'] } } }) });
-    const callback = expectRedirect(await new FormBrowser(provider.url).open(request.url));
-    expect(callback.searchParams.get('error')).toBe('unmet_authentication_requirements');
-    expect(callback.searchParams.get('state')).toBe(request.state);
+    for (const acr of [
+      { essential: true, values: ['cyberid:loa2', 'cyberid:loa3'] },
+      { essential: true, value: 'cyberid:loa2' },
+      { essential: true, values: ['cyberid:loa1'], value: 'cyberid:loa2' },
+      { essential: true, values: [] },
+    ]) {
+      const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid', claims: JSON.stringify({ id_token: { acr } }) });
+      const callback = expectRedirect(await new FormBrowser(provider.url).open(request.url));
+      expect([acr, callback.searchParams.get('error')]).toEqual([acr, 'unmet_authentication_requirements']);
+      expect(callback.searchParams.get('state')).toBe(request.state);
+    }
   });
 
   it('refuses a form posted without its CSRF token, with a page that says what to do', async () => {

@@ -16,6 +16,7 @@ const MIGRATIONS: string[] = [
      client_id   TEXT,
      expires_at  INTEGER,
      consumed_at INTEGER,
+     updated_at  INTEGER NOT NULL,
      PRIMARY KEY (model, id)
    ) STRICT;
    CREATE INDEX oidc_models_grant_id ON oidc_models (grant_id) WHERE grant_id IS NOT NULL;

@@ -29,11 +29,11 @@ export class SqliteOidcStatements {
   constructor(db: DatabaseSync) {
     const live = '(expires_at IS NULL OR expires_at > :now)';
     this.upsert = db.prepare(`
-      INSERT INTO oidc_models (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at, consumed_at)
-      VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :accountId, :clientId, :expiresAt, :consumedAt)
+      INSERT INTO oidc_models (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at, consumed_at, updated_at)
+      VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :accountId, :clientId, :expiresAt, :consumedAt, :now)
       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
         user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, client_id = excluded.client_id,
-        expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`);
+        expires_at = excluded.expires_at, consumed_at = excluded.consumed_at, updated_at = excluded.updated_at`);
     this.find = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND id = :id AND ${live}`);
     this.findByUid = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND uid = :uid AND ${live}`);
     this.findByUserCode = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = :model AND user_code = :userCode AND ${live}`);
@@ -41,7 +41,7 @@ export class SqliteOidcStatements {
     this.consume = db.prepare(`UPDATE oidc_models SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL AND ${live}`);
     this.consumedGrant = db.prepare('SELECT grant_id FROM oidc_models WHERE model = :model AND id = :id AND consumed_at IS NOT NULL');
     this.latestGrant = db.prepare(`SELECT id FROM oidc_models WHERE model = 'Grant' AND account_id = :accountId AND client_id = :clientId AND ${live}
-      ORDER BY rowid DESC LIMIT 1`);
+      ORDER BY updated_at DESC, rowid DESC LIMIT 1`);
     this.destroy = db.prepare('DELETE FROM oidc_models WHERE model = :model AND id = :id');
     // Only the artefacts a grant issued; an Interaction also carries grantId but is not revoked with it.
     this.revokeByGrantId = db.prepare(`DELETE FROM oidc_models WHERE grant_id = :grantId AND model IN (${GRANT_BOUND_MODELS.map((m) => `'${m}'`).join(', ')})`);
@@ -71,6 +71,7 @@ export class SqliteOidcAdapter implements Adapter {
       clientId: payload.clientId ?? null,
       expiresAt: typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null,
       // The payload is the whole truth on upsert, consumption included (as a reference adapter replaces the object).
+      now: Date.now(),
       consumedAt: payload.consumed ? (typeof payload.consumed === 'number' ? payload.consumed * 1000 : Date.now()) : null,
     });
   }
@@ -101,6 +102,7 @@ export class SqliteOidcAdapter implements Adapter {
       this.#sql.revokeByGrantId.run({ grantId: consumed.grant_id });
       this.#sql.destroyGrant.run({ grantId: consumed.grant_id });
     }
+    if (this.#model === 'PushedAuthorizationRequest') throw new errors.InvalidRequestUri('request_uri already used or no longer valid');
     throw new errors.InvalidGrant(`${this.#model} already consumed or no longer valid`);
   }
 

@@ -59,7 +59,15 @@ const fileSchema = z.object({ $comment: z.string().optional(), clients: z.array(
 export class ClientsFileError extends Error {}
 
 /** Reads and validates a clients file; the error message names the file, the client and the field. */
-export function readClientsFile(file: string, demoSiteOrigin: string | undefined): ClientMetadata[] {
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** In production a code may only travel over https, or to the person's own machine (native apps). */
+function insecureRedirects(client: ClientMetadata): string[] {
+  return [...client.redirect_uris, ...(client.post_logout_redirect_uris ?? [])]
+    .filter((uri) => new URL(uri).protocol === 'http:' && !LOOPBACK.has(new URL(uri).hostname));
+}
+
+export function readClientsFile(file: string, demoSiteOrigin: string | undefined, production = false): ClientMetadata[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -86,6 +94,8 @@ export function readClientsFile(file: string, demoSiteOrigin: string | undefined
     const label = `client ${typeof id === 'string' ? `"${id}"` : `#${index + 1}`} (clients[${index}])`;
     if (!parsed.success) throw new ClientsFileError(`${file}: ${label}: ${formatIssues(parsed.error.issues)}`);
     if (seen.has(parsed.data.client_id)) throw new ClientsFileError(`${file}: ${label}: client_id: appears more than once`);
+    const insecure = production ? insecureRedirects(parsed.data) : [];
+    if (insecure.length) throw new ClientsFileError(`${file}: ${label}: redirect_uris: must use https in production (${insecure.join(', ')})`);
     seen.add(parsed.data.client_id);
     return parsed.data;
   });

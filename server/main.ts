@@ -47,7 +47,7 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
       demoSite = await startDemoSite(config.dataDir, config.demoSitePort);
       cleanup.push(() => demoSite!.close());
     }
-    const clients = config.clientsFile ? readClientsFile(config.clientsFile, demoSite?.origin) : [];
+    const clients = config.clientsFile ? readClientsFile(config.clientsFile, demoSite?.origin, config.production) : [];
 
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
     cleanup.push(() => closeServer(server));

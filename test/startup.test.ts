@@ -134,6 +134,17 @@ describe('a malformed clients file stops start-up with a message naming the clie
     expect(await startWith(clients)).toMatch(/client "platform-c": all registered redirect_uris must be included in the sector_identifier_uri response/);
   });
 
+  it('an http redirect URI outside loopback, in production', async () => {
+    const clients = structuredClone(example.clients).slice(1, 2);
+    clients[0]!.redirect_uris = ['http://exams.example.cn/callback'];
+    const dir = dataDir();
+    const file = path.join(dir, 'clients.json');
+    writeFileSync(file, JSON.stringify({ clients }));
+    const result = await runServerToExit({ ...PRODUCTION, CYBERID_DATA_DIR: dir, CYBERID_CLIENTS_FILE: file });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('client "platform-b" (clients[0]): redirect_uris: must use https in production (http://exams.example.cn/callback)');
+  });
+
   it('a file that is not JSON', async () => {
     expect(await startWith('{ "clients": [ }')).toMatch(/clients\.json: not valid JSON/);
   });

@@ -41,7 +41,6 @@ const consentForm = z.object({
   offline_access: z.literal('yes').optional(),
 });
 
-
 export function interactionRoutes({ provider, accounts, logger, metrics }: InteractionDependencies): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const body = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });

@@ -37,8 +37,7 @@ export function renderPage(ctx: Context, view: string, data: Record<string, unkn
   const lang = chooseLanguage(ctx);
   const otherLang: Language = lang === 'en' ? 'zh-CN' : 'en';
   const nonce = randomBytes(16).toString('base64');
-  const switchBase = options.switchHref ?? languageSwitchHref(ctx, otherLang);
-  const switchHref = options.switchHref ? `${switchBase}?lang=${otherLang}` : switchBase;
+  const switchHref = options.switchHref ? `${options.switchHref}?lang=${otherLang}` : languageSwitchHref(ctx, otherLang);
   ctx.set('Content-Security-Policy', csp(nonce));
   ctx.set('Cache-Control', 'no-store');
   ctx.status = options.status ?? 200;
@@ -51,16 +50,20 @@ export interface ErrorOut {
   error_description?: string | undefined;
 }
 
-/** A friendly page for a protocol error that cannot go back to the platform (e.g. an unregistered redirect URI). */
-export function renderErrorPage(ctx: Context, out: ErrorOut): void {
-  const known = `error.${out.error}` in catalogues.en;
-  renderPage(ctx, 'error', {
-    code: out.error,
-    messageKey: known ? `error.${out.error}` : 'error.invalid_request',
-    hintKey: 'error.what_to_do',
-    // oidc-provider's descriptions are short, fixed English sentences meant for the platform's developers.
-    detail: out.error_description,
-  }, { status: ctx.status >= 400 ? ctx.status : 400 });
+/**
+ * The error page: the message `error.<code>` (or a generic one for codes without their own), what to do
+ * (`error.<code>_hint` where the catalogue has one), the code, and the request id that matches the log line.
+ */
+export function renderErrorPage(ctx: Context, code: string, status: number, detail?: string): void {
+  const messageKey = `error.${code}` in catalogues.en ? `error.${code}` : 'error.invalid_request';
+  const hintKey = `error.${code}_hint` in catalogues.en ? `error.${code}_hint` : 'error.what_to_do';
+  renderPage(ctx, 'error', { code, messageKey, hintKey, detail }, { status });
+}
+
+/** oidc-provider's renderError: a protocol error that cannot go back to the platform (e.g. an unregistered redirect URI). */
+export function renderProtocolErrorPage(ctx: Context, out: ErrorOut): void {
+  // oidc-provider's descriptions are short, fixed English sentences meant for the platform's developers.
+  renderErrorPage(ctx, out.error, ctx.status >= 400 ? ctx.status : 400, out.error_description);
 }
 
 export function renderLogoutPage(ctx: Context, form: string): void {

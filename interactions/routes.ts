@@ -15,7 +15,7 @@ import type { ClientPolicy } from '../server/policy.ts';
 import { buildConsentOffer, lockedOn, preTicked, readAnswer, recordDecision, type ConsentOffer, type ConsentRequest } from './consent.ts';
 import { csrfToken, csrfValid } from './csrf.ts';
 import { chooseLanguage } from './i18n.ts';
-import { renderPage } from './pages.ts';
+import { renderErrorPage, renderPage } from './pages.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 type Client = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
@@ -267,14 +267,14 @@ function friendlyErrors(logger: Logger) {
       await next();
     } catch (error) {
       if (error instanceof CsrfError) {
-        renderPage(ctx, 'error', { code: 'forbidden', messageKey: 'error.forbidden', hintKey: 'error.forbidden_hint' }, { status: 403 });
+        renderErrorPage(ctx, 'forbidden', 403);
       } else if (error instanceof errors.SessionNotFound) {
-        renderPage(ctx, 'error', { code: 'session_expired', messageKey: 'error.session_expired', hintKey: 'error.session_expired_hint' }, { status: 400 });
+        renderErrorPage(ctx, 'session_expired', 400);
       } else if (error instanceof z.ZodError || (error as { status?: number }).status === 413 || (error as { status?: number }).status === 415) {
-        renderPage(ctx, 'error', { code: 'invalid_request', messageKey: 'error.invalid_request', hintKey: 'error.what_to_do' }, { status: 400 });
+        renderErrorPage(ctx, 'invalid_request', 400);
       } else {
         logger.error({ err: error, requestId: ctx.state.requestId }, 'interaction failed');
-        renderPage(ctx, 'error', { code: 'server_error', messageKey: 'error.server_error', hintKey: 'error.what_to_do' }, { status: 500 });
+        renderErrorPage(ctx, 'server_error', 500);
       }
     }
   };

@@ -6,7 +6,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Store } from '../adapters/types.ts';
-import { renderPage } from '../interactions/pages.ts';
+import { renderErrorPage } from '../interactions/pages.ts';
 import { interactionRoutes } from '../interactions/routes.ts';
 import type { Accounts } from './identity/accounts.ts';
 import type { Logger } from './logger.ts';
@@ -72,7 +72,7 @@ function requestContext(logger: Logger, production: boolean) {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.accepts('html', 'json') === 'html') {
-        renderPage(ctx, 'error', { code: 'not_found', messageKey: 'error.not_found', hintKey: 'error.what_to_do' }, { status: 404 });
+        renderErrorPage(ctx, 'not_found', 404);
       }
       status = ctx.status;
     } catch (error) {

@@ -1,7 +1,9 @@
 // The declarative clients file (clients.example.json in development): validated field by field at start-up
 // and written to the store, so a typo stops the provider with a message naming the client and the field.
 import { readFileSync } from 'node:fs';
+import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
+import type { Store } from '../adapters/types.ts';
 import { SUPPORTED_SCOPES } from './identity/claims.ts';
 import { policySchema, policyProblems } from './policy.ts';
 
@@ -103,4 +105,17 @@ export function readClientsFile(file: string, demoSiteOrigin: string | undefined
 
 function formatIssues(issues: z.core.$ZodIssue[]): string {
   return issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+}
+
+/** Validates each client as oidc-provider will (including fetching its sector document) and stores it. */
+export async function registerClients(provider: Provider, store: Store, clients: ClientMetadata[], file: string | undefined): Promise<void> {
+  for (const metadata of clients) {
+    try {
+      await provider.Client.validate(metadata);
+    } catch (error) {
+      const description = error instanceof errors.OIDCProviderError ? error.error_description : (error as Error).message;
+      throw new ClientsFileError(`${file}: client "${metadata.client_id}": ${description}`);
+    }
+    await store.adapterFor('Client').upsert(metadata.client_id, metadata);
+  }
 }

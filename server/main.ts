@@ -1,11 +1,9 @@
-// Start and graceful stop. `npm start` runs this file; start() is also what benchmarks call in-process.
+// Start and graceful stop. `npm start` runs this file.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { errors } from 'oidc-provider';
 import { openStore } from '../adapters/index.ts';
-import type { Store } from '../adapters/types.ts';
 import { mountApp } from './app.ts';
-import { ClientsFileError, readClientsFile, type ClientMetadata } from './clients-file.ts';
+import { ClientsFileError, readClientsFile, registerClients } from './clients-file.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { seedDemoAccounts, type DemoCredential } from './demo/seed.ts';
 import { startDemoSite, type DemoSite } from './demo/site.ts';
@@ -80,19 +78,6 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
   } catch (error) {
     await runAll(cleanup.reverse());
     throw error;
-  }
-}
-
-/** Validates each client as oidc-provider will (including fetching its sector document) and stores it. */
-async function registerClients(provider: ReturnType<typeof createProvider>, store: Store, clients: ClientMetadata[], file: string | undefined): Promise<void> {
-  for (const metadata of clients) {
-    try {
-      await provider.Client.validate(metadata);
-    } catch (error) {
-      const description = error instanceof errors.OIDCProviderError ? error.error_description : (error as Error).message;
-      throw new ClientsFileError(`${file}: client "${metadata.client_id}": ${description}`);
-    }
-    await store.adapterFor('Client').upsert(metadata.client_id, metadata);
   }
 }
 

@@ -2,7 +2,7 @@
 import Provider, { errors, type Account, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Store } from '../adapters/types.ts';
-import { renderErrorPage, renderLogoutPage, renderLoggedOutPage } from '../interactions/pages.ts';
+import { renderLoggedOutPage, renderLogoutPage, renderProtocolErrorPage } from '../interactions/pages.ts';
 import type { Accounts } from './identity/accounts.ts';
 import { ACR_VALUES } from './identity/assurance.ts';
 import { claimsOfScopes, claimValues, isClaimName, SCOPE_CLAIMS, SUPPORTED_SCOPES, type ClaimName } from './identity/claims.ts';
@@ -146,7 +146,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     clientBasedCORS: (_ctx, origin, client) =>
       (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin),
     interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    renderError: async (ctx, out) => renderErrorPage(ctx, out),
+    renderError: async (ctx, out) => renderProtocolErrorPage(ctx, out),
     discovery: { ui_locales_supported: ['zh-CN', 'en'], claims_locales_supported: ['zh-CN', 'en'] },
     fetch: deps.fetch,
   };

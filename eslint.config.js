@@ -8,7 +8,7 @@ export default defineConfig(
   js.configs.recommended,
   tseslint.configs.recommended,
   { languageOptions: { globals: globals.node } },
-  { files: ['interactions/static/**/*.js'], languageOptions: { globals: globals.browser } },
+  { files: ['interactions/static/**/*.js'], languageOptions: { globals: { ...globals.browser, SimpleWebAuthnBrowser: 'readonly' } } },
   {
     rules: {
       'no-console': ['error', { allow: ['error'] }],

@@ -2,13 +2,19 @@
 // Records hold only sealed attributes and keyed hashes; sealing and hashing happen in server/identity.
 import type { Adapter } from 'oidc-provider';
 
-export type AccountStatus = 'active' | 'awaiting_guardian';
+/** `deleted` is a tombstone: personal data erased, only the keyed hashes that recognise the person kept. */
+export type AccountStatus = 'active' | 'awaiting_guardian' | 'suspended' | 'deleted';
 
 /** The keyed hashes an account can be found by. */
 export interface AccountLookups {
-  networkNumber: string;
-  phone: string;
+  /** Null once the account is deleted. */
+  networkNumber: string | null;
+  /** Null for a child enrolled by a guardian without a phone of their own, and once deleted. */
+  phone: string | null;
+  /** The document the person enrolled with. */
   document: string;
+  /** The registry's identifier of the person: the same across all of their documents. */
+  person: string;
 }
 
 export interface AccountRecord {
@@ -17,15 +23,18 @@ export interface AccountRecord {
   /** Epoch milliseconds. */
   createdAt: number;
   guardianId: string | null;
-  passwordHash: string;
+  /** Null once deleted. */
+  passwordHash: string | null;
   lookups: AccountLookups;
-  /** The person's identity attributes, sealed with AES-256-GCM (see server/identity/protection.ts). */
-  sealed: string;
+  /** The person's identity attributes, sealed with AES-256-GCM (see server/identity/protection.ts); null once deleted. */
+  sealed: string | null;
 }
 
 export interface AccountRepository {
   /** Rejects with DuplicateAccountError when any lookup hash is already taken. */
   insert(record: AccountRecord): Promise<void>;
+  /** Replaces every field of an existing record; rejects with DuplicateAccountError like insert. */
+  replace(record: AccountRecord): Promise<void>;
   findById(id: string): Promise<AccountRecord | undefined>;
   findByLookup(field: keyof AccountLookups, hash: string): Promise<AccountRecord | undefined>;
 }
@@ -38,11 +47,55 @@ export class DuplicateAccountError extends Error {
   }
 }
 
+/** A 14–17-year-old's account waiting for one of the guardians the registry names. */
+export interface GuardianRequestRepository {
+  add(minorId: string, guardianPersonHashes: string[]): Promise<void>;
+  /** Minor account ids waiting for the guardian with this person hash, oldest first. */
+  pendingFor(guardianPersonHash: string): Promise<string[]>;
+  isPending(minorId: string, guardianPersonHash: string): Promise<boolean>;
+  remove(minorId: string, guardianPersonHash: string): Promise<void>;
+  removeAll(minorId: string): Promise<void>;
+}
+
+export interface PasskeyRecord {
+  /** The WebAuthn credential id, base64url. */
+  id: string;
+  accountId: string;
+  /** COSE public key, base64url. */
+  publicKey: string;
+  counter: number;
+  transports: string[];
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface PasskeyRepository {
+  insert(record: PasskeyRecord): Promise<void>;
+  findById(id: string): Promise<PasskeyRecord | undefined>;
+  listByAccount(accountId: string): Promise<PasskeyRecord[]>;
+  recordUse(id: string, counter: number, usedAt: number): Promise<void>;
+  removeAllOf(accountId: string): Promise<void>;
+}
+
+/** Short-lived values with a lifetime: enrolments, one-time codes, WebAuthn challenges, counters. */
+export interface ShortLivedStore {
+  get<T>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
+  /** True only for the one caller that removed a live value, so it can serve as an atomic "consume". */
+  delete(key: string): Promise<boolean>;
+  /** Adds one and returns the new count, atomically; the lifetime starts with the first increment. */
+  increment(key: string, ttlSeconds: number): Promise<number>;
+}
+
 export interface Store {
   readonly kind: string;
   /** The oidc-provider adapter factory: one adapter per model name. */
   adapterFor(model: string): Adapter;
   accounts: AccountRepository;
+  guardianRequests: GuardianRequestRepository;
+  passkeys: PasskeyRepository;
+  shortLived: ShortLivedStore;
   /** The newest live Grant (remembered consent) of an account at a client, whichever session created it. */
   latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
   /** Throws when the backing store cannot serve requests (used by /readyz). */

@@ -3,19 +3,21 @@
 // that says what to do, never on a stack trace.
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import Provider, { errors, type Grant, type InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 import type { Accounts } from '../server/identity/accounts.ts';
-import { PASSWORD_ACR } from '../server/identity/assurance.ts';
+import { PASSKEY_ACR, PASSWORD_ACR } from '../server/identity/assurance.ts';
 import { scopeOfClaim } from '../server/identity/claims.ts';
+import type { Passkeys } from '../server/identity/passkeys.ts';
 import type { Logger } from '../server/logger.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { ClientPolicy } from '../server/policy.ts';
 import { buildConsentOffer, lockedOn, preTicked, readAnswer, recordDecision, type ConsentOffer, type ConsentRequest } from './consent.ts';
 import { csrfToken, csrfValid } from './csrf.ts';
+import { CsrfError, friendlyErrors } from './page-errors.ts';
 import { chooseLanguage } from './i18n.ts';
-import { renderErrorPage, renderPage } from './pages.ts';
+import { renderPage } from './pages.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 type Client = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
@@ -23,11 +25,10 @@ type Client = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
 export interface InteractionDependencies {
   provider: Provider;
   accounts: Accounts;
+  passkeys: Passkeys;
   logger: Logger;
   metrics: Metrics;
 }
-
-class CsrfError extends Error {}
 
 const loginForm = z.object({
   csrf: z.string().optional(),
@@ -35,13 +36,21 @@ const loginForm = z.object({
   password: z.string().max(256).default(''),
 });
 
+const passkeyResponse = z.object({ id: z.string().min(1).max(1024), rawId: z.string(), type: z.literal('public-key'), response: z.record(z.string(), z.unknown()) }).passthrough();
+
+function passkeyAnswer(ctx: Context, status: number, body: object): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = body;
+}
+
 const consentForm = z.object({
   csrf: z.string().optional(),
   claims: z.union([z.string(), z.array(z.string())]).default([]).transform((v) => new Set(Array.isArray(v) ? v : [v])),
   offline_access: z.literal('yes').optional(),
 });
 
-export function interactionRoutes({ provider, accounts, logger, metrics }: InteractionDependencies): Router {
+export function interactionRoutes({ provider, accounts, passkeys, logger, metrics }: InteractionDependencies): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const body = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 
@@ -93,6 +102,35 @@ export function interactionRoutes({ provider, accounts, logger, metrics }: Inter
     metrics.signIns.inc({ outcome: 'success' });
     logger.info({ event: 'sign_in.succeeded', client: client.clientId, interaction: interaction.uid, requestId: ctx.state.requestId }, 'sign-in succeeded');
     return finish(ctx, { login: { accountId: account.id, acr: PASSWORD_ACR, amr: ['pwd'] } }, false);
+  });
+
+  // Passkey sign-in (the network credential), driven by /static/login-passkey.js; JSON in and out.
+  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  router.post('/passkey/options', json, async (ctx) => {
+    const interaction = await load(ctx, ctx.get('x-csrf-token'));
+    if (interaction.prompt.name !== 'login') return passkeyAnswer(ctx, 409, { error: 'wrong_step' });
+    return passkeyAnswer(ctx, 200, await passkeys.authenticationOptions(`interaction:${interaction.uid}`));
+  });
+
+  router.post('/passkey', json, async (ctx) => {
+    const interaction = await load(ctx, ctx.get('x-csrf-token'));
+    if (interaction.prompt.name !== 'login') return passkeyAnswer(ctx, 409, { error: 'wrong_step' });
+    const response = passkeyResponse.safeParse(ctx.request.body);
+    const accountId = response.success ? await passkeys.authenticate(`interaction:${interaction.uid}`, response.data as never) : undefined;
+    const account = accountId ? await accounts.findById(accountId) : undefined;
+    if (!account) {
+      metrics.signIns.inc({ outcome: 'failure' });
+      logger.info({ event: 'sign_in.failed', method: 'passkey', client: interaction.params.client_id, requestId: ctx.state.requestId }, 'passkey sign-in failed');
+      return passkeyAnswer(ctx, 401, { error: 'passkey_not_accepted' });
+    }
+    if (account.status !== 'active') {
+      metrics.signIns.inc({ outcome: 'inactive' });
+      return passkeyAnswer(ctx, 403, { error: 'account_inactive' });
+    }
+    metrics.signIns.inc({ outcome: 'success' });
+    logger.info({ event: 'sign_in.succeeded', method: 'passkey', client: interaction.params.client_id, requestId: ctx.state.requestId }, 'sign-in succeeded');
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: account.id, acr: PASSKEY_ACR, amr: ['pop', 'mfa'] } }, { mergeWithLastSubmission: false });
+    return passkeyAnswer(ctx, 200, { redirect_to: redirectTo });
   });
 
   router.post('/consent', body, async (ctx) => {
@@ -208,6 +246,7 @@ function showLogin(ctx: Context, interaction: Interaction, client: Client, state
     platform: platformName(client),
     action: `/interaction/${interaction.uid}/login`,
     abortAction: `/interaction/${interaction.uid}/abort`,
+    passkeyPath: `/interaction/${interaction.uid}/passkey`,
     csrf: csrfToken(ctx),
     identifier: state.identifier ?? '',
     fieldErrors,
@@ -252,6 +291,7 @@ function showConsent(
     platform: platformName(client),
     action: `/interaction/${interaction.uid}/consent`,
     abortAction: `/interaction/${interaction.uid}/abort`,
+    passkeyPath: `/interaction/${interaction.uid}/passkey`,
     csrf: csrfToken(ctx),
     lines,
     offlineAccess: offer.offlineAccess ? { checked: state.keepOffline ?? !refused.has('offline_access') } : undefined,
@@ -261,21 +301,3 @@ function showConsent(
 }
 
 /** Errors a person can meet on these pages become pages that say what to do. */
-function friendlyErrors(logger: Logger) {
-  return async (ctx: Context, next: Next) => {
-    try {
-      await next();
-    } catch (error) {
-      if (error instanceof CsrfError) {
-        renderErrorPage(ctx, 'forbidden', 403);
-      } else if (error instanceof errors.SessionNotFound) {
-        renderErrorPage(ctx, 'session_expired', 400);
-      } else if (error instanceof z.ZodError || (error as { status?: number }).status === 413 || (error as { status?: number }).status === 415) {
-        renderErrorPage(ctx, 'invalid_request', 400);
-      } else {
-        logger.error({ err: error, requestId: ctx.state.requestId }, 'interaction failed');
-        renderErrorPage(ctx, 'server_error', 500);
-      }
-    }
-  };
-}

@@ -8,7 +8,14 @@ import type Provider from 'oidc-provider';
 import type { Store } from '../adapters/types.ts';
 import { renderErrorPage } from '../interactions/pages.ts';
 import { interactionRoutes } from '../interactions/routes.ts';
+import { enrolmentApiRoutes } from './enrol/api.ts';
+import type { Enrolments } from './enrol/enrolment.ts';
+import { GuardianSessions, guardianWebRoutes } from './enrol/guardian-web.ts';
+import type { Guardianship } from './enrol/guardianship.ts';
+import { enrolmentWebRoutes } from './enrol/web.ts';
 import type { Accounts } from './identity/accounts.ts';
+import type { FaceVerifier } from './identity/face.ts';
+import type { Passkeys } from './identity/passkeys.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -16,15 +23,26 @@ export interface AppDependencies {
   provider: Provider;
   store: Store;
   accounts: Accounts;
+  passkeys: Passkeys;
+  enrolments: Enrolments;
+  guardianship: Guardianship;
+  faces: FaceVerifier;
   logger: Logger;
   metrics: Metrics;
   production: boolean;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
-const STYLESHEET = readFileSync(new URL('../interactions/static/cyberid.css', import.meta.url));
+const STATIC_DIR = new URL('../interactions/static/', import.meta.url);
+/** Served with a long cache: the CSS, our two small scripts and @simplewebauthn/browser's bundle. */
+const STATIC_FILES: Record<string, { type: string; body: Buffer }> = {
+  'cyberid.css': { type: 'text/css', body: readFileSync(new URL('cyberid.css', STATIC_DIR)) },
+  'enrol-passkey.js': { type: 'text/javascript', body: readFileSync(new URL('enrol-passkey.js', STATIC_DIR)) },
+  'login-passkey.js': { type: 'text/javascript', body: readFileSync(new URL('login-passkey.js', STATIC_DIR)) },
+  'webauthn.js': { type: 'text/javascript', body: readFileSync(new URL('../dist/bundle/index.umd.min.js', import.meta.resolve('@simplewebauthn/browser'))) },
+};
 
-export function mountApp({ provider, store, accounts, logger, metrics, production }: AppDependencies): void {
+export function mountApp({ provider, store, accounts, passkeys, enrolments, guardianship, faces, logger, metrics, production }: AppDependencies): void {
   (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logger.error({ err: error, requestId: ctx?.state?.requestId }, 'unhandled error'));
 
   provider.use(requestContext(logger, production));
@@ -48,13 +66,19 @@ export function mountApp({ provider, store, accounts, logger, metrics, productio
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });
-  operations.get('/static/cyberid.css', (ctx) => {
-    ctx.type = 'text/css';
+  operations.get('/static/:file', (ctx) => {
+    const file = Object.hasOwn(STATIC_FILES, ctx.params.file!) ? STATIC_FILES[ctx.params.file!] : undefined;
+    if (!file) return;
+    ctx.type = file.type;
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = STYLESHEET;
+    ctx.body = file.body;
   });
   provider.use(operations.routes());
-  provider.use(interactionRoutes({ provider, accounts, logger, metrics }).routes());
+  provider.use(interactionRoutes({ provider, accounts, passkeys, logger, metrics }).routes());
+  const guardianSessions = new GuardianSessions(store.shortLived, accounts);
+  provider.use(enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }).routes());
+  provider.use(enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guardianSessions, logger }).routes());
+  provider.use(guardianWebRoutes({ accounts, guardianship, sessions: guardianSessions, logger }).routes());
 }
 
 /** Request id, access log (path only: query strings can carry personal data), security headers, friendly 404. */

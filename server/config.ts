@@ -22,7 +22,10 @@ const envSchema = z.object({
   CYBERID_ENCRYPTION_KEY: z.string().optional(),
   CYBERID_LOOKUP_SECRET: z.string().optional(),
   CYBERID_CLIENTS_FILE: z.string().optional(),
-  CYBERID_REGISTRY_FILE: z.string().default('server/identity/simulation/registry.json'),
+  CYBERID_SIMULATION_FILE: z.string().default('server/identity/simulation/registry.json'),
+  CYBERID_REGISTRY_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CYBERID_FACE_VERIFIER_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CYBERID_SMS_URL: z.url({ protocol: /^https?$/ }).optional(),
   CYBERID_DEMO: bool.optional(),
   CYBERID_DEMO_SITE_PORT: port.default(3443),
 });
@@ -51,7 +54,10 @@ export interface Config {
   /** Secrets given in the environment; whatever is missing is generated into the data directory outside production. */
   secrets: Partial<Secrets>;
   clientsFile: string | undefined;
-  registryFile: string;
+  /** Seed of the simulated registry and face verifier, used for every port without a URL. */
+  simulationFile: string;
+  /** The authorities' services; undefined means the simulation. */
+  authorities: { registry: string | undefined; faceVerifier: string | undefined; sms: string | undefined };
   demo: boolean;
   demoSitePort: number;
 }
@@ -131,6 +137,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
         problems.push(`${name} must be set in production; development secrets generated into the data directory are refused`);
       }
     }
+    // A simulated registry would enrol anyone who knows the seed file; production talks to the authorities.
+    for (const [name, value] of Object.entries({ CYBERID_REGISTRY_URL: env.CYBERID_REGISTRY_URL, CYBERID_FACE_VERIFIER_URL: env.CYBERID_FACE_VERIFIER_URL, CYBERID_SMS_URL: env.CYBERID_SMS_URL })) {
+      if (!value) problems.push(`${name} must be set in production (the simulations are for development only)`);
+      else if (new URL(value).protocol !== 'https:') problems.push(`${name} must use https in production`);
+    }
     if (demo) problems.push('CYBERID_DEMO must not be enabled in production (it seeds demo people with known passwords)');
     // Cyber ID speaks plain HTTP behind a TLS-terminating proxy; only X-Forwarded-Proto tells it the request
     // was https, which is what makes cookies Secure and turns HSTS on.
@@ -150,7 +161,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     dataDir: path.resolve(env.CYBERID_DATA_DIR),
     secrets,
     clientsFile: env.CYBERID_CLIENTS_FILE ?? (demo ? 'clients.example.json' : undefined),
-    registryFile: path.resolve(env.CYBERID_REGISTRY_FILE),
+    simulationFile: path.resolve(env.CYBERID_SIMULATION_FILE),
+    authorities: { registry: env.CYBERID_REGISTRY_URL, faceVerifier: env.CYBERID_FACE_VERIFIER_URL, sms: env.CYBERID_SMS_URL },
     demo,
     demoSitePort: env.CYBERID_DEMO_SITE_PORT,
   };

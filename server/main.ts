@@ -7,10 +7,16 @@ import { ClientsFileError, readClientsFile, registerClients } from './clients-fi
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { seedDemoAccounts, type DemoCredential } from './demo/seed.ts';
 import { startDemoSite, type DemoSite } from './demo/site.ts';
+import { Enrolments } from './enrol/enrolment.ts';
+import { Guardianship } from './enrol/guardianship.ts';
 import { Accounts } from './identity/accounts.ts';
+import { HttpFaceVerifier, SimulatedFaceVerifier, type FaceVerifier } from './identity/face.ts';
 import { formatNetworkNumber } from './identity/network-number.ts';
+import { OneTimeCodes } from './identity/one-time-codes.ts';
+import { Passkeys } from './identity/passkeys.ts';
 import { AttributeCipher, LookupHasher } from './identity/protection.ts';
-import { SimulatedRegistry } from './identity/registry.ts';
+import { HttpIdentityRegistry, readSimulationSeed, SimulatedRegistry, type IdentityRegistry } from './identity/registry.ts';
+import { HttpSmsSender, OutboxSmsSender, type SmsSender } from './identity/sms.ts';
 import { loadOrCreateSigningKeys, resolveSecrets } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -37,8 +43,10 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
   let handler: Handler = notReady;
   const server = createServer((req, res) => handler(req, res));
   try {
-    const registry = SimulatedRegistry.fromFile(config.registryFile);
-    const accounts = new Accounts(store.accounts, new AttributeCipher(secrets.encryptionKey), new LookupHasher(secrets.lookupSecret));
+    const cipher = new AttributeCipher(secrets.encryptionKey);
+    const hasher = new LookupHasher(secrets.lookupSecret);
+    const accounts = new Accounts(store.accounts, cipher, hasher);
+    const authorities = connectAuthorities(config, logger);
 
     let demoSite: DemoSite | undefined;
     if (config.demo) {
@@ -53,6 +61,13 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
     const metrics = new Metrics();
+    const passkeys = new Passkeys(store.passkeys, store.shortLived, { id: new URL(issuer).hostname, origin: new URL(issuer).origin, name: 'Cyber ID' });
+    const enrolments = new Enrolments({
+      store: store.shortLived, cipher, accounts, guardianRequests: store.guardianRequests,
+      registry: authorities.registry, faces: authorities.faces,
+      codes: new OneTimeCodes(store.shortLived, hasher, authorities.sms), logger,
+    });
+    const guardianship = new Guardianship(accounts, store.guardianRequests, logger);
     const provider = createProvider({
       issuer,
       proxy: config.proxy,
@@ -64,10 +79,10 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
       logger,
       fetch: outboundFetch(demoSite),
     });
-    mountApp({ provider, store, accounts, logger, metrics, production: config.production });
+    mountApp({ provider, store, accounts, passkeys, enrolments, guardianship, faces: authorities.faces, logger, metrics, production: config.production });
     await registerClients(provider, store, clients, config.clientsFile);
 
-    const demoCredentials = config.demo ? await seedDemoAccounts(accounts, registry) : [];
+    const demoCredentials = config.demo && authorities.simulatedRegistry ? await seedDemoAccounts(accounts, authorities.simulatedRegistry) : [];
     handler = provider.callback();
     logger.info({ url: issuer, port, demoSite: demoSite?.origin, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');
     return {
@@ -79,6 +94,27 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
     await runAll(cleanup.reverse());
     throw error;
   }
+}
+
+interface Authorities {
+  registry: IdentityRegistry;
+  faces: FaceVerifier;
+  sms: SmsSender;
+  /** Set when the registry is the simulation (demo people are enrolled from it). */
+  simulatedRegistry: SimulatedRegistry | undefined;
+}
+
+/** Each authority is its HTTP service when configured, else the simulation (never in production: config refuses it). */
+function connectAuthorities(config: Config, logger: Logger): Authorities {
+  const { registry, faceVerifier, sms } = config.authorities;
+  const seed = !registry || !faceVerifier ? readSimulationSeed(config.simulationFile) : [];
+  const simulatedRegistry = registry ? undefined : new SimulatedRegistry(seed);
+  return {
+    registry: registry ? new HttpIdentityRegistry(registry) : simulatedRegistry!,
+    faces: faceVerifier ? new HttpFaceVerifier(faceVerifier) : new SimulatedFaceVerifier(seed),
+    sms: sms ? new HttpSmsSender(sms) : new OutboxSmsSender(config.dataDir, logger),
+    simulatedRegistry,
+  };
 }
 
 function closeServer(server: ReturnType<typeof createServer>): Promise<void> {

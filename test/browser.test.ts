@@ -75,13 +75,13 @@ async function openPage(locale: string): Promise<{ page: Page; problems: string[
 
     await page.getByLabel('网号或手机号码').fill(provider.adult.networkNumber); // as printed at start-up: XXXX-XXXX-…
     await page.getByLabel('密码').fill('wrong password');
-    await page.getByRole('button', { name: '登录' }).click();
+    await page.getByRole('button', { name: '登录', exact: true }).click();
     expect(await page.locator('#identifier-error').textContent()).toBe('网号、手机号码或密码不正确。');
     expect(await page.locator('#identifier').getAttribute('aria-describedby')).toContain('identifier-error');
     await page.screenshot({ path: path.join(ARTIFACTS, 'login-error-zh-CN.png'), fullPage: true });
 
     await page.getByLabel('密码').fill(provider.adult.password);
-    await page.getByRole('button', { name: '登录' }).click();
+    await page.getByRole('button', { name: '登录', exact: true }).click();
     await page.waitForSelector('form[action$="/consent"]');
     expect(await page.locator('h1').textContent()).toBe('Platform A · City Services请求获取您的信息');
     await page.screenshot({ path: path.join(ARTIFACTS, 'consent-zh-CN.png'), fullPage: true });

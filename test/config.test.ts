@@ -20,8 +20,10 @@ describe('configuration', () => {
     const config = loadConfig({
       NODE_ENV: 'production', CYBERID_ISSUER: 'http://localhost:8080', CYBERID_COOKIE_KEYS: `${'k'.repeat(32)}, ${'j'.repeat(40)}`,
       CYBERID_PAIRWISE_SECRET: SECRET, CYBERID_ENCRYPTION_KEY: SECRET, CYBERID_LOOKUP_SECRET: SECRET,
+      CYBERID_REGISTRY_URL: 'https://registry.example.cn/v1', CYBERID_FACE_VERIFIER_URL: 'https://face.example.cn/v1', CYBERID_SMS_URL: 'https://sms.example.cn/send',
     });
     expect(config.demo).toBe(false);
+    expect(config.authorities).toEqual({ registry: 'https://registry.example.cn/v1', faceVerifier: 'https://face.example.cn/v1', sms: 'https://sms.example.cn/send' });
     expect(config.clientsFile).toBeUndefined();
     expect(config.secrets.cookieKeys).toEqual(['k'.repeat(32), 'j'.repeat(40)]);
     expect(config.secrets.encryptionKey).toEqual(Buffer.alloc(32, 9));
@@ -36,12 +38,15 @@ describe('configuration', () => {
     const wrapped = `${Buffer.alloc(64, 3).toString('base64').slice(0, 64)}\n${Buffer.alloc(64, 3).toString('base64').slice(64)}\n`;
     expect(loadConfig({ CYBERID_LOOKUP_SECRET: wrapped }).secrets.lookupSecret).toEqual(Buffer.alloc(64, 3));
     expect(() => loadConfig({ NODE_ENV: 'production', CYBERID_ISSUER: 'HTTPS://id.example.cn' })).toThrow(/CYBERID_PROXY must be true/);
+    expect(() => loadConfig({ NODE_ENV: 'production', CYBERID_SMS_URL: 'http://sms.example.cn/send' })).toThrow(/CYBERID_SMS_URL must use https in production/);
     try {
       loadConfig({ NODE_ENV: 'production' });
       throw new Error('expected a ConfigError');
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).problems).toHaveLength(5);
+      // Issuer, four secrets, and the three authorities (no simulation in production).
+      expect((error as ConfigError).problems).toHaveLength(8);
+      expect((error as ConfigError).message).toMatch(/CYBERID_REGISTRY_URL must be set in production/);
     }
   });
 });

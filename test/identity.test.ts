@@ -9,10 +9,11 @@ import { Accounts, type Account } from '../server/identity/accounts.ts';
 import { ageOn, claimValues, todayInChina } from '../server/identity/claims.ts';
 import { formatNetworkNumber } from '../server/identity/network-number.ts';
 import { AttributeCipher, LookupHasher } from '../server/identity/protection.ts';
-import { SimulatedRegistry, type IdentityDocument } from '../server/identity/registry.ts';
+import type { IdentityDocument } from '../server/identity/documents.ts';
+import { readSimulationSeed, SimulatedRegistry } from '../server/identity/registry.ts';
 import { removeDataDir, tempDataDir } from './support/server.ts';
 
-const registry = SimulatedRegistry.fromFile(path.resolve(import.meta.dirname, '../server/identity/simulation/registry.json'));
+const registry = new SimulatedRegistry(readSimulationSeed(path.resolve(import.meta.dirname, '../server/identity/simulation/registry.json')));
 const DOCUMENT: IdentityDocument = { type: 'resident_id_card', number: '110105199012072049' };
 const PASSWORD = 'correct horse battery staple';
 // The keys outlive a reopened store, as they do in the server.
@@ -28,8 +29,8 @@ beforeAll(async () => {
   dataDir = tempDataDir();
   store = openSqliteStore(dataDir);
   accounts = new Accounts(store.accounts, cipher, hasher);
-  const answer = await registry.lookup(DOCUMENT);
-  if (answer.status !== 'found') throw new Error('registry seed changed');
+  const answer = await registry.verify(registry.claimFor(DOCUMENT)!, '2026-11-21');
+  if (answer.status !== 'verified') throw new Error('registry seed changed');
   account = await accounts.create({ person: answer.person, document: DOCUMENT, phone: '138 0013 9999', password: PASSWORD });
 });
 
@@ -56,11 +57,11 @@ describe('accounts at rest', () => {
     expect(found?.identity).toMatchObject({ name: '王芳', birthdate: '1990-12-07', gender: 'female', phone: '+8613800139999', documentType: 'resident_id_card' });
   });
 
-  it('refuse a second account for the same document', async () => {
-    const answer = await registry.lookup(DOCUMENT);
-    if (answer.status !== 'found') throw new Error('registry seed changed');
+  it('refuse a second account for the same person', async () => {
+    const answer = await registry.verify(registry.claimFor(DOCUMENT)!, '2026-11-21');
+    if (answer.status !== 'verified') throw new Error('registry seed changed');
     await expect(accounts.create({ person: answer.person, document: DOCUMENT, phone: '13700137000', password: PASSWORD }))
-      .rejects.toEqual(new DuplicateAccountError('document'));
+      .rejects.toEqual(new DuplicateAccountError('person'));
   });
 });
 

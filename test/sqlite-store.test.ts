@@ -20,7 +20,7 @@ const MODELS = [
 ] as const;
 
 /** The keyed hashes an account can be looked up by, each UNIQUE. */
-const LOOKUP_FIELDS: (keyof AccountLookups)[] = ['networkNumber', 'phone', 'document'];
+const LOOKUP_FIELDS = ['networkNumber', 'phone', 'document', 'person'] as const satisfies (keyof AccountLookups)[];
 
 /** A fixed instant with a non-zero millisecond part, so seconds-vs-milliseconds mix-ups show. */
 const T0 = 1_750_000_000_250;
@@ -301,7 +301,7 @@ describe('accounts repository', () => {
   it.each(LOOKUP_FIELDS)('rejects a second account with a taken %s hash and keeps the first', async (field) => {
     const first = account(1);
     await store.accounts.insert(first);
-    const second: AccountRecord = { ...account(2), lookups: { ...account(2).lookups, [field]: first.lookups[field] } };
+    const second = { ...account(2), lookups: { ...account(2).lookups, [field]: first.lookups[field] } };
 
     const error = await store.accounts.insert(second).then(() => undefined, (reason: unknown) => reason);
     expect(error).toBeInstanceOf(DuplicateAccountError);
@@ -399,14 +399,14 @@ function samplePayload(model: string, id: string): AdapterPayload {
 }
 
 /** A distinct account: every id and hash carries `n`. */
-function account(n: number): AccountRecord {
+function account(n: number): AccountRecord & { lookups: Record<keyof AccountLookups, string> } {
   return {
     id: `acct-${n}`,
     status: 'active',
     createdAt: 1_750_000_000_000 + n,
     guardianId: null,
     passwordHash: `$argon2id$v=19$m=19456,t=2,p=1$salt${n}$hash${n}`,
-    lookups: { networkNumber: `nn-hash-${n}`, phone: `phone-hash-${n}`, document: `doc-hash-${n}` },
+    lookups: { networkNumber: `nn-hash-${n}`, phone: `phone-hash-${n}`, document: `doc-hash-${n}`, person: `person-hash-${n}` },
     sealed: `sealed-attributes-${n}`,
   };
 }

@@ -21,6 +21,10 @@ const PRODUCTION = {
   CYBERID_ENCRYPTION_KEY: SECRET,
   CYBERID_LOOKUP_SECRET: SECRET,
   CYBERID_PROXY: 'true',
+  // Not contacted at start-up; enrolment would call them.
+  CYBERID_REGISTRY_URL: 'https://registry.example.cn/v1',
+  CYBERID_FACE_VERIFIER_URL: 'https://face.example.cn/v1',
+  CYBERID_SMS_URL: 'https://sms.example.cn/send',
 };
 
 const NO_STACK = /\n\s+at .+:\d+:\d+/;

@@ -6,17 +6,19 @@ interface Row {
   status: AccountRecord['status'];
   created_at: number;
   guardian_id: string | null;
-  password_hash: string;
-  network_number_hash: string;
-  phone_hash: string;
+  password_hash: string | null;
+  network_number_hash: string | null;
+  phone_hash: string | null;
   document_hash: string;
-  sealed: string;
+  person_hash: string;
+  sealed: string | null;
 }
 
 const LOOKUP_COLUMNS: Record<keyof AccountLookups, keyof Row> = {
   networkNumber: 'network_number_hash',
   phone: 'phone_hash',
   document: 'document_hash',
+  person: 'person_hash',
 };
 
 function toRecord(row: Row): AccountRecord {
@@ -26,39 +28,59 @@ function toRecord(row: Row): AccountRecord {
     createdAt: row.created_at,
     guardianId: row.guardian_id,
     passwordHash: row.password_hash,
-    lookups: { networkNumber: row.network_number_hash, phone: row.phone_hash, document: row.document_hash },
+    lookups: { networkNumber: row.network_number_hash, phone: row.phone_hash, document: row.document_hash, person: row.person_hash },
     sealed: row.sealed,
+  };
+}
+
+function toParameters(record: AccountRecord) {
+  return {
+    id: record.id,
+    status: record.status,
+    createdAt: record.createdAt,
+    guardianId: record.guardianId,
+    passwordHash: record.passwordHash,
+    ...record.lookups,
+    sealed: record.sealed,
   };
 }
 
 export class SqliteAccounts implements AccountRepository {
   readonly #insert: StatementSync;
+  readonly #replace: StatementSync;
   readonly #findById: StatementSync;
   readonly #findBy: Record<keyof AccountLookups, StatementSync>;
 
   constructor(db: DatabaseSync) {
     this.#insert = db.prepare(`
-      INSERT INTO accounts (id, status, created_at, guardian_id, password_hash, network_number_hash, phone_hash, document_hash, sealed)
-      VALUES (:id, :status, :createdAt, :guardianId, :passwordHash, :networkNumber, :phone, :document, :sealed)`);
+      INSERT INTO accounts (id, status, created_at, guardian_id, password_hash, network_number_hash, phone_hash, document_hash, person_hash, sealed)
+      VALUES (:id, :status, :createdAt, :guardianId, :passwordHash, :networkNumber, :phone, :document, :person, :sealed)`);
+    this.#replace = db.prepare(`
+      UPDATE accounts SET status = :status, created_at = :createdAt, guardian_id = :guardianId, password_hash = :passwordHash,
+        network_number_hash = :networkNumber, phone_hash = :phone, document_hash = :document, person_hash = :person, sealed = :sealed
+      WHERE id = :id`);
     this.#findById = db.prepare('SELECT * FROM accounts WHERE id = ?');
+    const findBy = (column: keyof Row) => db.prepare(`SELECT * FROM accounts WHERE ${column} = ?`);
     this.#findBy = {
-      networkNumber: db.prepare(`SELECT * FROM accounts WHERE ${LOOKUP_COLUMNS.networkNumber} = ?`),
-      phone: db.prepare(`SELECT * FROM accounts WHERE ${LOOKUP_COLUMNS.phone} = ?`),
-      document: db.prepare(`SELECT * FROM accounts WHERE ${LOOKUP_COLUMNS.document} = ?`),
+      networkNumber: findBy(LOOKUP_COLUMNS.networkNumber),
+      phone: findBy(LOOKUP_COLUMNS.phone),
+      document: findBy(LOOKUP_COLUMNS.document),
+      person: findBy(LOOKUP_COLUMNS.person),
     };
   }
 
   async insert(record: AccountRecord): Promise<void> {
     try {
-      this.#insert.run({
-        id: record.id,
-        status: record.status,
-        createdAt: record.createdAt,
-        guardianId: record.guardianId,
-        passwordHash: record.passwordHash,
-        ...record.lookups,
-        sealed: record.sealed,
-      });
+      this.#insert.run(toParameters(record));
+    } catch (error) {
+      throw duplicateOr(error);
+    }
+  }
+
+  async replace(record: AccountRecord): Promise<void> {
+    try {
+      const { changes } = this.#replace.run(toParameters(record));
+      if (changes !== 1) throw new Error(`account ${record.id} does not exist`);
     } catch (error) {
       throw duplicateOr(error);
     }

@@ -36,6 +36,52 @@ const MIGRATIONS: string[] = [
      document_hash       TEXT NOT NULL UNIQUE,
      sealed              TEXT NOT NULL
    ) STRICT;`,
+
+  // Enrolment: the person hash (one person, one account), nullable personal fields (a child without a
+  // phone, erased on deletion), guardian requests, passkeys and short-lived values.
+  `CREATE TABLE accounts_v2 (
+     id                  TEXT PRIMARY KEY,
+     status              TEXT NOT NULL,
+     created_at          INTEGER NOT NULL,
+     guardian_id         TEXT,
+     password_hash       TEXT,
+     network_number_hash TEXT UNIQUE,
+     phone_hash          TEXT UNIQUE,
+     document_hash       TEXT NOT NULL UNIQUE,
+     person_hash         TEXT NOT NULL UNIQUE,
+     sealed              TEXT
+   ) STRICT;
+   INSERT INTO accounts_v2 (id, status, created_at, guardian_id, password_hash, network_number_hash, phone_hash, document_hash, person_hash, sealed)
+     SELECT id, status, created_at, guardian_id, password_hash, network_number_hash, phone_hash, document_hash, 'legacy:' || id, sealed FROM accounts;
+   DROP TABLE accounts;
+   ALTER TABLE accounts_v2 RENAME TO accounts;
+
+   CREATE TABLE guardian_requests (
+     minor_id             TEXT NOT NULL,
+     guardian_person_hash TEXT NOT NULL,
+     created_at           INTEGER NOT NULL,
+     PRIMARY KEY (minor_id, guardian_person_hash)
+   ) STRICT;
+   CREATE INDEX guardian_requests_guardian ON guardian_requests (guardian_person_hash, created_at);
+
+   CREATE TABLE passkeys (
+     id           TEXT PRIMARY KEY,
+     account_id   TEXT NOT NULL,
+     public_key   TEXT NOT NULL,
+     counter      INTEGER NOT NULL,
+     transports   TEXT NOT NULL,
+     name         TEXT NOT NULL,
+     created_at   INTEGER NOT NULL,
+     last_used_at INTEGER
+   ) STRICT;
+   CREATE INDEX passkeys_account ON passkeys (account_id);
+
+   CREATE TABLE short_lived (
+     key        TEXT PRIMARY KEY,
+     value      TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX short_lived_expires_at ON short_lived (expires_at);`,
 ];
 
 export function openDatabase(dataDir: string): DatabaseSync {

@@ -2,6 +2,7 @@
 import type { Store } from '../types.ts';
 import { SqliteAccounts } from './accounts.ts';
 import { openDatabase } from './database.ts';
+import { SqliteGuardianRequests, SqlitePasskeys, SqliteShortLived } from './enrolment.ts';
 import { SqliteOidcAdapter, SqliteOidcStatements } from './oidc-adapter.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -9,12 +10,19 @@ const SWEEP_INTERVAL_MS = 60_000;
 export function openSqliteStore(dataDir: string): Store {
   const db = openDatabase(dataDir);
   const statements = new SqliteOidcStatements(db);
-  const sweep = setInterval(() => statements.sweep.run({ now: Date.now() }), SWEEP_INTERVAL_MS);
+  const shortLived = new SqliteShortLived(db);
+  const sweep = setInterval(() => {
+    statements.sweep.run({ now: Date.now() });
+    shortLived.sweep.run(Date.now());
+  }, SWEEP_INTERVAL_MS);
   sweep.unref();
   return {
     kind: 'sqlite',
     adapterFor: (model) => new SqliteOidcAdapter(model, statements),
     accounts: new SqliteAccounts(db),
+    guardianRequests: new SqliteGuardianRequests(db),
+    passkeys: new SqlitePasskeys(db),
+    shortLived,
     async latestGrantId(accountId, clientId) {
       return (statements.latestGrant.get({ accountId, clientId, now: Date.now() }) as { id: string } | undefined)?.id;
     },

@@ -1,7 +1,9 @@
 // Demo people for development: an adult and a 16-year-old under the adult's guardianship, enrolled from
 // the simulated registry on first start. Their credentials are printed at start-up; never in production.
 import type { Accounts } from '../identity/accounts.ts';
-import type { IdentityDocument, IdentityRegistry } from '../identity/registry.ts';
+import type { IdentityDocument } from '../identity/documents.ts';
+import { todayInChina } from '../identity/claims.ts';
+import type { SimulatedRegistry } from '../identity/registry.ts';
 
 interface DemoPerson {
   role: string;
@@ -23,14 +25,15 @@ export interface DemoCredential {
   password: string;
 }
 
-export async function seedDemoAccounts(accounts: Accounts, registry: IdentityRegistry): Promise<DemoCredential[]> {
+export async function seedDemoAccounts(accounts: Accounts, registry: SimulatedRegistry): Promise<DemoCredential[]> {
   const ids = new Map<string, string>();
   const credentials: DemoCredential[] = [];
   for (const person of DEMO_PEOPLE) {
     let account = await accounts.findByDocument(person.document);
     if (!account) {
-      const answer = await registry.lookup(person.document);
-      if (answer.status !== 'found') throw new Error(`demo person "${person.role}" is missing from the simulated registry`);
+      const claim = registry.claimFor(person.document);
+      const answer = claim && await registry.verify(claim, todayInChina());
+      if (answer?.status !== 'verified') throw new Error(`demo person "${person.role}" is missing from the simulated registry`);
       const guardianId = person.guardianOf ? ids.get(person.guardianOf) : undefined;
       account = await accounts.create({ person: answer.person, document: person.document, phone: person.phone, password: person.password, ...(guardianId ? { guardianId } : {}) });
     }

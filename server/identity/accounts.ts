@@ -1,17 +1,20 @@
 // Accounts: a person's verified identity, sealed at rest, found by keyed hash, signed in by password.
+// One person, one account: the registry's person id is kept as a keyed hash, also after deletion.
 import { randomUUID } from 'node:crypto';
 import type { AccountRecord, AccountRepository, AccountStatus } from '../../adapters/types.ts';
+import { ageOn, todayInChina } from './claims.ts';
+import type { DocumentType, IdentityDocument } from './documents.ts';
 import { newPersonalNetworkNumber, parseNetworkNumber } from './network-number.ts';
 import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords.ts';
 import { normalisePhone } from './phone.ts';
 import type { AttributeCipher, LookupHasher } from './protection.ts';
-import type { DocumentType, IdentityDocument, PersonRecord } from './registry.ts';
+import type { PersonRecord } from './registry.ts';
 
 /** What the provider knows about a person; only ever stored sealed. */
 export interface Identity {
   networkNumber: string;
-  /** E.164 */
-  phone: string;
+  /** E.164, verified by a one-time code; null for a child enrolled by a guardian without a phone. */
+  phone: string | null;
   name: string;
   /** YYYY-MM-DD */
   birthdate: string;
@@ -24,20 +27,24 @@ export interface Identity {
 
 export interface Account {
   id: string;
-  status: AccountStatus;
+  status: Exclude<AccountStatus, 'deleted'>;
   guardianId: string | null;
+  /** Keyed hash of the registry's person id (guardianship is checked against it). */
+  personHash: string;
   identity: Identity;
 }
 
 export interface NewAccount {
   person: PersonRecord;
   document: IdentityDocument;
-  phone: string;
+  phone: string | null;
   password: string;
-  guardianId?: string;
-  status?: AccountStatus;
+  guardianId?: string | null;
+  status?: 'active' | 'awaiting_guardian';
   verifiedAt?: Date;
 }
+
+export type AccountChange = 'suspend' | 'reactivate';
 
 export class Accounts {
   readonly #repository: AccountRepository;
@@ -50,11 +57,23 @@ export class Accounts {
     this.#hasher = hasher;
   }
 
-  /** Creates an account with a fresh personal network number. Rejects with DuplicateAccountError if the document or phone is already enrolled. */
+  /**
+   * Creates an account with a fresh personal network number; rejects with DuplicateAccountError if the
+   * person, document or phone is already enrolled. A person whose account was deleted gets the same
+   * account id back, so their platform network numbers are the same as before.
+   */
   async create(input: NewAccount): Promise<Account> {
-    const phone = normalisePhone(input.phone);
-    if (!phone) throw new RangeError('not a phone number');
-    const id = randomUUID();
+    const tombstone = await this.#repository.findByLookup('person', this.personHash(input.person.personId));
+    const id = tombstone?.status === 'deleted' ? tombstone.id : randomUUID();
+    const record = await this.#newRecord(id, input);
+    if (tombstone?.status === 'deleted') await this.#repository.replace(record);
+    else await this.#repository.insert(record);
+    return this.#open(record)!;
+  }
+
+  async #newRecord(id: string, input: NewAccount): Promise<AccountRecord> {
+    const phone = input.phone === null ? null : normalisePhone(input.phone);
+    if (phone === undefined) throw new RangeError('not a phone number');
     const identity: Identity = {
       networkNumber: newPersonalNetworkNumber(),
       phone,
@@ -65,7 +84,7 @@ export class Accounts {
       documentNumber: input.document.number,
       verifiedAt: Math.floor((input.verifiedAt ?? new Date()).getTime() / 1000),
     };
-    const record: AccountRecord = {
+    return {
       id,
       status: input.status ?? 'active',
       createdAt: Date.now(),
@@ -73,49 +92,110 @@ export class Accounts {
       passwordHash: await hashPassword(input.password),
       lookups: {
         networkNumber: this.#hasher.hash('network-number', identity.networkNumber),
-        phone: this.#hasher.hash('phone', phone),
+        phone: phone && this.phoneHash(phone),
         document: this.documentHash(input.document),
+        person: this.personHash(input.person.personId),
       },
       sealed: this.#cipher.seal(identity, id),
     };
-    await this.#repository.insert(record);
-    return this.#open(record);
   }
 
   documentHash(document: IdentityDocument): string {
     return this.#hasher.hash('document', `${document.type}:${document.number.toUpperCase()}`);
   }
 
+  personHash(personId: string): string {
+    return this.#hasher.hash('person', personId);
+  }
+
+  phoneHash(e164: string): string {
+    return this.#hasher.hash('phone', e164);
+  }
+
   async findById(id: string): Promise<Account | undefined> {
-    const record = await this.#repository.findById(id);
-    return record && this.#open(record);
+    return this.#open(await this.#repository.findById(id));
   }
 
   async findByDocument(document: IdentityDocument): Promise<Account | undefined> {
-    const record = await this.#repository.findByLookup('document', this.documentHash(document));
-    return record && this.#open(record);
+    return this.#open(await this.#repository.findByLookup('document', this.documentHash(document)));
+  }
+
+  /** The person's live account, if any (deleted accounts are not returned). */
+  async findByPerson(personId: string): Promise<Account | undefined> {
+    return this.#open(await this.#repository.findByLookup('person', this.personHash(personId)));
+  }
+
+  async isPhoneTaken(e164: string): Promise<boolean> {
+    return (await this.#repository.findByLookup('phone', this.phoneHash(e164))) !== undefined;
   }
 
   /** Password sign-in by personal network number or phone number. Undefined for any mismatch, in the same time. */
   async authenticate(identifier: string, password: string): Promise<Account | undefined> {
     const record = await this.#findByIdentifier(identifier);
-    if (!record) return verifyAgainstDecoy(password).then(() => undefined);
+    if (!record?.passwordHash) return verifyAgainstDecoy(password).then(() => undefined);
     return (await verifyPassword(record.passwordHash, password)) ? this.#open(record) : undefined;
+  }
+
+  /** A guardian's approval (or application) makes a minor's account active and records the relationship. */
+  async linkGuardian(minorId: string, guardianId: string): Promise<void> {
+    await this.#update(minorId, (record) => ({ ...record, status: 'active', guardianId }));
+  }
+
+  async suspend(id: string): Promise<void> {
+    await this.#update(id, (record) => ({ ...record, status: 'suspended' }));
+  }
+
+  /** A suspended account becomes active again, or awaits its guardian again if it never had one. */
+  async reactivate(id: string): Promise<void> {
+    await this.#update(id, (record) => {
+      if (record.status !== 'suspended') return record;
+      const minorWithoutGuardian = record.guardianId === null && this.#isMinor(record);
+      return { ...record, status: minorWithoutGuardian ? 'awaiting_guardian' : 'active' };
+    });
+  }
+
+  /**
+   * Erases the personal data: identity, password, phone and network-number lookups. Kept: the account id and
+   * the keyed hashes of the person and document, so the person is recognised if they enrol again (they get
+   * this account back, not a second one with new platform network numbers).
+   */
+  async erase(id: string): Promise<void> {
+    await this.#update(id, (record) => ({
+      ...record,
+      status: 'deleted',
+      guardianId: null,
+      passwordHash: null,
+      sealed: null,
+      lookups: { ...record.lookups, networkNumber: null, phone: null },
+    }));
+  }
+
+  async #update(id: string, change: (record: AccountRecord) => AccountRecord): Promise<void> {
+    const record = await this.#repository.findById(id);
+    if (!record || record.status === 'deleted') throw new Error(`account ${id} does not exist`);
+    await this.#repository.replace(change(record));
+  }
+
+  #isMinor(record: AccountRecord): boolean {
+    const identity = this.#cipher.open(record.sealed!, record.id) as Identity;
+    return ageOn(identity.birthdate, todayInChina()) < 18;
   }
 
   async #findByIdentifier(identifier: string): Promise<AccountRecord | undefined> {
     const networkNumber = parseNetworkNumber(identifier);
     if (networkNumber) return this.#repository.findByLookup('networkNumber', this.#hasher.hash('network-number', networkNumber));
     const phone = normalisePhone(identifier);
-    if (phone) return this.#repository.findByLookup('phone', this.#hasher.hash('phone', phone));
+    if (phone) return this.#repository.findByLookup('phone', this.phoneHash(phone));
     return undefined;
   }
 
-  #open(record: AccountRecord): Account {
+  #open(record: AccountRecord | undefined): Account | undefined {
+    if (!record || record.status === 'deleted' || !record.sealed) return undefined;
     return {
       id: record.id,
       status: record.status,
       guardianId: record.guardianId,
+      personHash: record.lookups.person,
       identity: this.#cipher.open(record.sealed, record.id) as Identity,
     };
   }

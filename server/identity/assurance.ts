@@ -4,3 +4,6 @@ export type Acr = (typeof ACR_VALUES)[number];
 
 /** Password alone is one factor. */
 export const PASSWORD_ACR: Acr = 'cyberid:loa1';
+
+/** A passkey with user verification: something you have plus something you know or are. */
+export const PASSKEY_ACR: Acr = 'cyberid:loa2';

@@ -59,8 +59,9 @@ export function claimValues(identity: Identity, now = new Date()): Record<Exclud
     name: identity.name,
     birthdate: identity.birthdate,
     gender: identity.gender,
-    phone_number: identity.phone,
-    phone_number_verified: true,
+    // Every phone on an account was verified by a one-time code at enrolment; a child may have none.
+    phone_number: identity.phone ?? undefined,
+    phone_number_verified: identity.phone ? true : undefined,
     id_document_number: identity.documentNumber,
   };
 }

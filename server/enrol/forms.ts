@@ -1,0 +1,23 @@
+// The shapes of enrolment input, shared by the web pages and the JSON API.
+import { z } from 'zod';
+import type { Translate } from '../../interactions/i18n.ts';
+import { DOCUMENT_TYPES } from '../identity/documents.ts';
+
+export const documentForm = z.object({
+  document_type: z.enum(DOCUMENT_TYPES),
+  document_number: z.string().trim().min(1).max(32),
+  name: z.string().trim().min(1).max(100),
+  birthdate: z.iso.date(),
+  expires_on: z.iso.date(),
+});
+
+export const passkeyForm = z.object({
+  // The WebAuthn response is checked field by field by @simplewebauthn/server.
+  response: z.object({ id: z.string().min(1).max(1024), rawId: z.string(), type: z.literal('public-key'), response: z.record(z.string(), z.unknown()) }).passthrough(),
+  name: z.string().trim().min(1).max(40).default('Passkey'),
+});
+
+/** The SMS that carries an enrolment code, in the person's language. */
+export function smsText(t: Translate): (code: string) => string {
+  return (code) => t('sms.enrolment_code', { code, minutes: '5' });
+}

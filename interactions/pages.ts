@@ -13,6 +13,8 @@ const eta = new Eta({ views: fileURLToPath(new URL('./views/', import.meta.url))
 const csp = (nonce: string) => [
   "default-src 'none'",
   `script-src 'nonce-${nonce}'`,
+  // The passkey scripts call back to this origin.
+  "connect-src 'self'",
   "style-src 'self'",
   "img-src 'self' data:",
   "base-uri 'none'",

@@ -97,7 +97,8 @@ export function interactionRoutes({ provider, accounts, passkeys, logger, metric
     if (account.status !== 'active') {
       // The password was right, so saying why is safe; no session is created.
       metrics.signIns.inc({ outcome: 'inactive' });
-      return showLogin(ctx, interaction, client, { identifier: form.identifier, fieldErrors: { identifier: 'login.error.awaiting_guardian' }, status: 403 });
+      const reason = account.status === 'suspended' ? 'login.error.suspended' : 'login.error.awaiting_guardian';
+      return showLogin(ctx, interaction, client, { identifier: form.identifier, fieldErrors: { identifier: reason }, status: 403 });
     }
     metrics.signIns.inc({ outcome: 'success' });
     logger.info({ event: 'sign_in.succeeded', client: client.clientId, interaction: interaction.uid, requestId: ctx.state.requestId }, 'sign-in succeeded');

@@ -1,21 +1,14 @@
 // The sign-in and consent pages in real Chromium: what a person sees, in Chinese and English, under the
 // pages' real CSP, ending with a platform redeeming the code. Screenshots go to test-artifacts/.
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, chromiumAvailable, launchChromium, watchForProblems } from './support/chromium.ts';
 import { authorizationRequest, discover, PLATFORM_A, redeem } from './support/platform.ts';
 import { removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve(import.meta.dirname, '../test-artifacts');
-const available = existsSync(CHROMIUM);
-if (!available) {
-  const message = `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the browser tests`;
-  if (process.env.CI === 'true') throw new Error(message);
-  console.error(`\n*** SKIPPING browser tests: ${message} ***\n`);
-}
+const available = chromiumAvailable('browser tests');
 
 let provider: RunningProvider;
 let dataDir: string;
@@ -23,15 +16,9 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (!available) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
   dataDir = tempDataDir();
   provider = await startProvider(dataDir);
-  // launch() starts Chromium on a fresh temporary profile (user-data dir) of its own.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -44,15 +31,7 @@ afterAll(async () => {
 async function openPage(locale: string): Promise<{ page: Page; problems: string[]; callback: Promise<URL> }> {
   const context = await browser.newContext({ locale, viewport: { width: 480, height: 900 } });
   const page = await context.newPage();
-  const problems: string[] = [];
-  // Error statuses of the page itself are expected (a wrong password answers 401); of its resources, not.
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(message.text());
-  });
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) problems.push(`${response.status()} ${response.url()}`);
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
+  const problems = await watchForProblems(page);
   const callback = new Promise<URL>((resolve) => {
     void page.route(`${new URL(PLATFORM_A.redirectUri).origin}/**`, async (route) => {
       resolve(new URL(route.request().url()));

@@ -9,7 +9,7 @@ import * as oidc from 'openid-client';
 import type { DocumentType } from '../server/identity/documents.ts';
 import { parseNetworkNumber } from '../server/identity/network-number.ts';
 import { readSimulationSeed, type SimulatedPerson } from '../server/identity/registry.ts';
-import { expectPage, expectRedirect, FormBrowser, type Page } from './support/browser.ts';
+import { expectPage, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, redeem } from './support/platform.ts';
 import { removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 

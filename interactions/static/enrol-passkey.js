@@ -29,7 +29,6 @@
       const response = await startRegistration({ optionsJSON });
       await post('/enrol/passkey', { response, name: document.getElementById('passkey_name').value });
       done.hidden = false;
-      done.focus();
     } catch {
       failed.hidden = false;
       button.disabled = false;

@@ -29,9 +29,10 @@ export class Guardianship {
       .map((minor) => ({ id: minor.id, name: minor.identity.name, birthdate: minor.identity.birthdate }));
   }
 
-  /** False when this guardian has no pending request for that minor. */
+  /** False when this guardian has no pending request for that minor, or the minor's account is not waiting (e.g. suspended). */
   async approve(guardian: Account, minorId: string): Promise<boolean> {
     if (guardian.status !== 'active' || !(await this.#requests.isPending(minorId, guardian.personHash))) return false;
+    if ((await this.#accounts.findById(minorId))?.status !== 'awaiting_guardian') return false;
     await this.#accounts.linkGuardian(minorId, guardian.id);
     await this.#requests.removeAll(minorId);
     this.#logger.info({ event: 'guardian.approved', guardian: guardian.id, minor: minorId }, 'guardian approved a minor\'s account');

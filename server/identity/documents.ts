@@ -1,6 +1,7 @@
 // The six identity documents the scheme accepts, and the format check of each number that runs before the
 // registry is asked. The 18-character numbers (resident ID card, HK/Macao/Taiwan residence permit, the 2023
 // foreign permanent resident card) carry a birth date and an ISO 7064 MOD 11-2 check character.
+import { todayInChina } from './claims.ts';
 
 export const DOCUMENT_TYPES = [
   'resident_id_card',
@@ -40,14 +41,14 @@ export function mod11_2CheckCharacter(first17: string): string {
   return CHECK_CHARACTERS[sum % 11]!;
 }
 
-/** A real calendar date, not in the future and not before 1900. */
+/** A real calendar date, not after today in China and not before 1900. */
 function isPlausibleBirthdate(yyyymmdd: string, today: Date): boolean {
   const year = Number(yyyymmdd.slice(0, 4));
   const month = Number(yyyymmdd.slice(4, 6));
   const day = Number(yyyymmdd.slice(6, 8));
   const date = new Date(Date.UTC(year, month - 1, day));
   const real = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-  return real && year >= 1900 && date.getTime() <= today.getTime();
+  return real && year >= 1900 && yyyymmdd <= todayInChina(today).replaceAll('-', '');
 }
 
 function eighteenCharacter(number: string, regionOk: (region: string) => boolean, birthdateAt: number, today: Date): FormatCheck {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Accounts } from '../server/identity/accounts.ts';
 import { PASSKEY_ACR, PASSWORD_ACR } from '../server/identity/assurance.ts';
 import { scopeOfClaim } from '../server/identity/claims.ts';
-import type { Passkeys } from '../server/identity/passkeys.ts';
+import { webauthnResponse, type Passkeys } from '../server/identity/passkeys.ts';
 import type { Logger } from '../server/logger.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { ClientPolicy } from '../server/policy.ts';
@@ -35,8 +35,6 @@ const loginForm = z.object({
   identifier: z.string().trim().max(64).default(''),
   password: z.string().max(256).default(''),
 });
-
-const passkeyResponse = z.object({ id: z.string().min(1).max(1024), rawId: z.string(), type: z.literal('public-key'), response: z.record(z.string(), z.unknown()) }).passthrough();
 
 function passkeyAnswer(ctx: Context, status: number, body: object): void {
   ctx.status = status;
@@ -105,7 +103,7 @@ export function interactionRoutes({ provider, accounts, passkeys, logger, metric
     return finish(ctx, { login: { accountId: account.id, acr: PASSWORD_ACR, amr: ['pwd'] } }, false);
   });
 
-  // Passkey sign-in (the network credential), driven by /static/login-passkey.js; JSON in and out.
+  // Passkey sign-in (the network credential), driven by /static/passkey.js; JSON in and out.
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
   router.post('/passkey/options', json, async (ctx) => {
     const interaction = await load(ctx, ctx.get('x-csrf-token'));
@@ -116,7 +114,7 @@ export function interactionRoutes({ provider, accounts, passkeys, logger, metric
   router.post('/passkey', json, async (ctx) => {
     const interaction = await load(ctx, ctx.get('x-csrf-token'));
     if (interaction.prompt.name !== 'login') return passkeyAnswer(ctx, 409, { error: 'wrong_step' });
-    const response = passkeyResponse.safeParse(ctx.request.body);
+    const response = webauthnResponse.safeParse(ctx.request.body);
     const accountId = response.success ? await passkeys.authenticate(`interaction:${interaction.uid}`, response.data as never) : undefined;
     const account = accountId ? await accounts.findById(accountId) : undefined;
     if (!account) {

@@ -34,11 +34,10 @@ export interface AppDependencies {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const STATIC_DIR = new URL('../interactions/static/', import.meta.url);
-/** Served with a long cache: the CSS, our two small scripts and @simplewebauthn/browser's bundle. */
+/** Served with a long cache: the CSS, our passkey script and @simplewebauthn/browser's bundle. */
 const STATIC_FILES: Record<string, { type: string; body: Buffer }> = {
   'cyberid.css': { type: 'text/css', body: readFileSync(new URL('cyberid.css', STATIC_DIR)) },
-  'enrol-passkey.js': { type: 'text/javascript', body: readFileSync(new URL('enrol-passkey.js', STATIC_DIR)) },
-  'login-passkey.js': { type: 'text/javascript', body: readFileSync(new URL('login-passkey.js', STATIC_DIR)) },
+  'passkey.js': { type: 'text/javascript', body: readFileSync(new URL('passkey.js', STATIC_DIR)) },
   'webauthn.js': { type: 'text/javascript', body: readFileSync(new URL('../dist/bundle/index.umd.min.js', import.meta.resolve('@simplewebauthn/browser'))) },
 };
 

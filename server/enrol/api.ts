@@ -83,7 +83,7 @@ export function enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }: E
     const { id, state } = await current(ctx);
     const account = state.step === 'done' && state.accountId ? await accounts.findById(state.accountId) : undefined;
     if (!account) throw new ApiError(409, 'wrong_step', 'a passkey can be added once the account exists', { step: state.step });
-    ctx.body = await passkeys.registrationOptions(id, account.id, `Cyber ID ·${account.identity.networkNumber.slice(-6)}`);
+    ctx.body = await passkeys.registrationOptions(id, account);
   });
 
   router.post('/enrolment/passkey', async (ctx) => {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { Translate } from '../../interactions/i18n.ts';
 import { DOCUMENT_TYPES } from '../identity/documents.ts';
+import { webauthnResponse } from '../identity/passkeys.ts';
 
 export const documentForm = z.object({
   document_type: z.enum(DOCUMENT_TYPES),
@@ -12,8 +13,7 @@ export const documentForm = z.object({
 });
 
 export const passkeyForm = z.object({
-  // The WebAuthn response is checked field by field by @simplewebauthn/server.
-  response: z.object({ id: z.string().min(1).max(1024), rawId: z.string(), type: z.literal('public-key'), response: z.record(z.string(), z.unknown()) }).passthrough(),
+  response: webauthnResponse,
   name: z.string().trim().min(1).max(40).default('Passkey'),
 });
 

@@ -121,14 +121,14 @@ export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guar
     return showStep(ctx, current.id, current.state, result.ok ? { notice: 'enrol.code.resent' } : { refusal: result.refusal });
   });
 
-  // The passkey, offered once the account exists. JSON, called by /static/enrol-passkey.js.
+  // The passkey, offered once the account exists. JSON, called by /static/passkey.js.
   router.post('/passkey/options', json, async (ctx) => {
     checkCsrf(ctx, ctx.get('x-csrf-token'));
     const current = await currentEnrolment(ctx);
     if (current?.state.step !== 'done' || !current.state.accountId) return passkeyRefused(ctx);
     const account = await accounts.findById(current.state.accountId);
     if (!account) return passkeyRefused(ctx);
-    ctx.body = await passkeys.registrationOptions(current.id, account.id, passkeyLabel(account.identity.networkNumber));
+    ctx.body = await passkeys.registrationOptions(current.id, account);
   });
 
   router.post('/passkey', json, async (ctx) => {
@@ -199,11 +199,6 @@ function defaultField(state: EnrolmentState): string {
 function valuesOf(body: object): Record<string, string> {
   const { csrf: _csrf, password: _password, confirm: _confirm, code: _code, ...values } = body as Record<string, unknown>;
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, String(value)]));
-}
-
-/** What the authenticator lists for this passkey: the service and the end of the personal network number. */
-function passkeyLabel(networkNumber: string): string {
-  return `Cyber ID ·${networkNumber.slice(-6)}`;
 }
 
 function checkCsrf(ctx: Context, submitted: unknown): void {

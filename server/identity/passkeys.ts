@@ -12,7 +12,9 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { z } from 'zod';
 import type { PasskeyRepository, ShortLivedStore } from '../../adapters/types.ts';
+import type { Account } from './accounts.ts';
 
 const CEREMONY_SECONDS = 300;
 const MAX_PASSKEYS = 10;
@@ -24,6 +26,14 @@ export interface RelyingParty {
   origin: string;
   name: string;
 }
+
+/** The outer shape of a browser's WebAuthn answer; @simplewebauthn/server checks the rest field by field. */
+export const webauthnResponse = z.object({
+  id: z.string().min(1).max(1024),
+  rawId: z.string(),
+  type: z.literal('public-key'),
+  response: z.record(z.string(), z.unknown()),
+}).passthrough();
 
 /** The WebAuthn user handle is the account id's bytes: stable and free of personal data. */
 function userHandle(accountId: string): Uint8Array<ArrayBuffer> {
@@ -41,8 +51,10 @@ export class Passkeys {
     this.#rp = rp;
   }
 
-  /** `label` is what the authenticator shows in its account list (never a name or document number). */
-  async registrationOptions(ceremony: string, accountId: string, label: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  async registrationOptions(ceremony: string, account: Account): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const accountId = account.id;
+    // What the authenticator lists: the service and the end of the personal network number, never a name.
+    const label = `Cyber ID ·${account.identity.networkNumber.slice(-6)}`;
     const existing = await this.#repository.listByAccount(accountId);
     const options = await generateRegistrationOptions({
       rpName: this.#rp.name,

@@ -1,6 +1,7 @@
 // What every storage backend provides: the oidc-provider Adapter for each model and our repositories.
 // Records hold only sealed attributes and keyed hashes; sealing and hashing happen in server/identity.
 import type { Adapter } from 'oidc-provider';
+import type { RateLimiterFactory } from '../server/identity/throttle.ts';
 
 /** `deleted` is a tombstone: personal data erased, only the keyed hashes that recognise the person kept. */
 export type AccountStatus = 'active' | 'awaiting_guardian' | 'suspended' | 'deleted';
@@ -88,6 +89,29 @@ export interface ShortLivedStore {
   increment(key: string, ttlSeconds: number): Promise<number>;
 }
 
+/** A guardian's decision on a minor using a platform whose operator requires it (policy `guardian_approval`). */
+export type PlatformApprovalStatus = 'pending' | 'approved' | 'declined';
+
+export interface PlatformApprovalRecord {
+  minorId: string;
+  clientId: string;
+  /** The guardian linked to the minor's account when the request was made. */
+  guardianId: string;
+  status: PlatformApprovalStatus;
+  requestedAt: number;
+  decidedAt: number | null;
+}
+
+export interface PlatformApprovalRepository {
+  /** The existing record for this minor and platform, or a new pending one. */
+  request(minorId: string, clientId: string, guardianId: string): Promise<PlatformApprovalRecord>;
+  find(minorId: string, clientId: string): Promise<PlatformApprovalRecord | undefined>;
+  /** Pending requests addressed to this guardian, oldest first. */
+  pendingFor(guardianId: string): Promise<PlatformApprovalRecord[]>;
+  /** Records the guardian's decision on a pending request; false when there is none for this guardian. */
+  decide(minorId: string, clientId: string, guardianId: string, status: 'approved' | 'declined'): Promise<boolean>;
+}
+
 export interface Store {
   readonly kind: string;
   /** The oidc-provider adapter factory: one adapter per model name. */
@@ -96,6 +120,9 @@ export interface Store {
   guardianRequests: GuardianRequestRepository;
   passkeys: PasskeyRepository;
   shortLived: ShortLivedStore;
+  platformApprovals: PlatformApprovalRepository;
+  /** Failure counters for rate limits and lockout, shared by every process on this store. */
+  rateLimiter: RateLimiterFactory;
   /** The newest live Grant (remembered consent) of an account at a client, whichever session created it. */
   latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
   /** Throws when the backing store cannot serve requests (used by /readyz). */

@@ -35,7 +35,7 @@ export interface ConsentRequest {
 export interface ConsentClient {
   /** The scopes the operator allowed this platform (client metadata `scope`). */
   allowedScopes: string[];
-  policy: ClientPolicy;
+  policy: Pick<ClientPolicy, 'required_claims' | 'purposes'>;
 }
 
 export function buildConsentOffer(request: ConsentRequest, client: ConsentClient): ConsentOffer {

@@ -8,24 +8,33 @@ import type Provider from 'oidc-provider';
 import type { Store } from '../adapters/types.ts';
 import { renderErrorPage } from '../interactions/pages.ts';
 import { interactionRoutes } from '../interactions/routes.ts';
+import { scanApprovalRoutes } from '../interactions/scan-approval-routes.ts';
+import { SignIns } from '../interactions/sign-in.ts';
 import { enrolmentApiRoutes } from './enrol/api.ts';
 import type { Enrolments } from './enrol/enrolment.ts';
 import { GuardianSessions, guardianWebRoutes } from './enrol/guardian-web.ts';
 import type { Guardianship } from './enrol/guardianship.ts';
 import { enrolmentWebRoutes } from './enrol/web.ts';
 import type { Accounts } from './identity/accounts.ts';
+import type { PlatformAdmission } from './identity/admission.ts';
 import type { FaceVerifier } from './identity/face.ts';
+import type { OneTimeCodes } from './identity/one-time-codes.ts';
+import { ScanSignIns } from './identity/scan-sign-in.ts';
+import { CredentialThrottle } from './identity/throttle.ts';
 import type { Passkeys } from './identity/passkeys.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface AppDependencies {
   provider: Provider;
+  issuer: string;
   store: Store;
   accounts: Accounts;
   passkeys: Passkeys;
   enrolments: Enrolments;
   guardianship: Guardianship;
+  admission: PlatformAdmission;
+  codes: OneTimeCodes;
   faces: FaceVerifier;
   logger: Logger;
   metrics: Metrics;
@@ -34,14 +43,16 @@ export interface AppDependencies {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const STATIC_DIR = new URL('../interactions/static/', import.meta.url);
-/** Served with a long cache: the CSS, our passkey script and @simplewebauthn/browser's bundle. */
+/** Served with a long cache: the CSS, our passkey and polling scripts and @simplewebauthn/browser's bundle. */
 const STATIC_FILES: Record<string, { type: string; body: Buffer }> = {
   'cyberid.css': { type: 'text/css', body: readFileSync(new URL('cyberid.css', STATIC_DIR)) },
   'passkey.js': { type: 'text/javascript', body: readFileSync(new URL('passkey.js', STATIC_DIR)) },
+  'poll.js': { type: 'text/javascript', body: readFileSync(new URL('poll.js', STATIC_DIR)) },
   'webauthn.js': { type: 'text/javascript', body: readFileSync(new URL('../dist/bundle/index.umd.min.js', import.meta.resolve('@simplewebauthn/browser'))) },
 };
 
-export function mountApp({ provider, store, accounts, passkeys, enrolments, guardianship, faces, logger, metrics, production }: AppDependencies): void {
+export function mountApp(deps: AppDependencies): void {
+  const { provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, faces, logger, metrics, production } = deps;
   (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logger.error({ err: error, requestId: ctx?.state?.requestId }, 'unhandled error'));
 
   provider.use(requestContext(logger, production));
@@ -73,11 +84,21 @@ export function mountApp({ provider, store, accounts, passkeys, enrolments, guar
     ctx.body = file.body;
   });
   provider.use(operations.routes());
-  provider.use(interactionRoutes({ provider, accounts, passkeys, logger, metrics }).routes());
+  const throttle = new CredentialThrottle(store.rateLimiter);
+  const scans = new ScanSignIns(store.shortLived);
+  provider.use(interactionRoutes({
+    provider, issuer, accounts, passkeys, faces, codes, throttle, admission, scans,
+    signIns: new SignIns(store.shortLived), logger, metrics,
+  }).routes());
+  provider.use(scanApprovalRoutes({ provider, accounts, scans, throttle, logger, metrics }).routes());
   const guardianSessions = new GuardianSessions(store.shortLived, accounts);
   provider.use(enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }).routes());
   provider.use(enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guardianSessions, logger }).routes());
-  provider.use(guardianWebRoutes({ accounts, guardianship, sessions: guardianSessions, logger }).routes());
+  const platformName = async (clientId: string) => {
+    const client = await provider.Client.find(clientId);
+    return client?.clientName ?? clientId;
+  };
+  provider.use(guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes());
 }
 
 /** Request id, access log (path only: query strings can carry personal data), security headers, friendly 404. */

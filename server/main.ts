@@ -10,6 +10,7 @@ import { startDemoSite, type DemoSite } from './demo/site.ts';
 import { Enrolments } from './enrol/enrolment.ts';
 import { Guardianship } from './enrol/guardianship.ts';
 import { Accounts } from './identity/accounts.ts';
+import { PlatformAdmission } from './identity/admission.ts';
 import { HttpFaceVerifier, SimulatedFaceVerifier, type FaceVerifier } from './identity/face.ts';
 import { formatNetworkNumber } from './identity/network-number.ts';
 import { OneTimeCodes } from './identity/one-time-codes.ts';
@@ -62,12 +63,13 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
 
     const metrics = new Metrics();
     const passkeys = new Passkeys(store.passkeys, store.shortLived, { id: new URL(issuer).hostname, origin: new URL(issuer).origin, name: 'Cyber ID' });
+    const codes = new OneTimeCodes(store.shortLived, hasher, authorities.sms);
     const enrolments = new Enrolments({
       store: store.shortLived, cipher, accounts, guardianRequests: store.guardianRequests,
-      registry: authorities.registry, faces: authorities.faces,
-      codes: new OneTimeCodes(store.shortLived, hasher, authorities.sms), logger,
+      registry: authorities.registry, faces: authorities.faces, codes, logger,
     });
     const guardianship = new Guardianship(accounts, store.guardianRequests, logger);
+    const admission = new PlatformAdmission(accounts, store.platformApprovals);
     const provider = createProvider({
       issuer,
       proxy: config.proxy,
@@ -76,10 +78,14 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
       cookieKeys: secrets.cookieKeys,
       pairwiseSecret: secrets.pairwiseSecret,
       accounts,
+      admission,
       logger,
       fetch: outboundFetch(demoSite),
     });
-    mountApp({ provider, store, accounts, passkeys, enrolments, guardianship, faces: authorities.faces, logger, metrics, production: config.production });
+    mountApp({
+      provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes,
+      faces: authorities.faces, logger, metrics, production: config.production,
+    });
     await registerClients(provider, store, clients, config.clientsFile);
 
     const demoCredentials = config.demo && authorities.simulatedRegistry ? await seedDemoAccounts(accounts, authorities.simulatedRegistry) : [];

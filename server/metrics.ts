@@ -13,8 +13,8 @@ export class Metrics {
   });
   readonly signIns = new Counter({
     name: 'cyberid_sign_in_attempts_total',
-    help: 'Password sign-in attempts by outcome',
-    labelNames: ['outcome'] as const,
+    help: 'Sign-in credential checks by method (pwd, sms, pop, mca, face) and outcome',
+    labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });
 

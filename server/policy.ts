@@ -1,6 +1,8 @@
 // Operator policy carried by every platform client (client metadata `cyberid_policy`): which claims the
-// platform cannot work without, why it asks for each, and the legal basis for restricted scopes.
+// platform cannot work without, why it asks for each, the legal basis for restricted scopes, the level of
+// assurance it needs, and who may use it (minimum age, a guardian's approval for minors).
 import { z } from 'zod';
+import { ACR_VALUES, LOA2 } from './identity/assurance.ts';
 import { claimsOfScopes, isClaimName, RESTRICTED_SCOPES, type ClaimName } from './identity/claims.ts';
 
 const localisedText = z.object({ en: z.string().min(1), 'zh-CN': z.string().min(1) }).strict();
@@ -15,6 +17,12 @@ export const policySchema = z.object({
   purposes: z.partialRecord(claimName, localisedText).default({}),
   /** The legal basis the operator recorded for a restricted scope (id_document); shown to the person. */
   legal_basis: localisedText.optional(),
+  /** The lowest level a sign-in must reach; password alone (loa1) only where the operator accepts it. */
+  minimum_acr: z.enum(ACR_VALUES).default(LOA2),
+  /** People younger than this are refused (with access_denied and a page saying why). */
+  minimum_age: z.number().int().min(1).max(99).optional(),
+  /** A minor (under 18) may use the platform only once a guardian has approved it. */
+  guardian_approval: z.boolean().default(false),
 }).strict();
 
 export type ClientPolicy = Omit<z.infer<typeof policySchema>, 'required_claims'> & { required_claims: ClaimName[] };

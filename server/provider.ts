@@ -1,14 +1,15 @@
 // All oidc-provider configuration in one readable place (DESIGN §3, §4, §6).
-import Provider, { errors, type Account, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Account, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Store } from '../adapters/types.ts';
 import { renderLoggedOutPage, renderLogoutPage, renderProtocolErrorPage } from '../interactions/pages.ts';
 import type { Accounts } from './identity/accounts.ts';
-import { ACR_VALUES } from './identity/assurance.ts';
+import type { PlatformAdmission } from './identity/admission.ts';
+import { ACR_VALUES, atLeast, isAcr, requiredAcr } from './identity/assurance.ts';
 import { claimsOfScopes, claimValues, isClaimName, SCOPE_CLAIMS, SUPPORTED_SCOPES, type ClaimName } from './identity/claims.ts';
 import { derivePlatformNetworkNumber } from './identity/network-number.ts';
 import type { Logger } from './logger.ts';
-import { policyProblems, policySchema } from './policy.ts';
+import { policyProblems, policySchema, type ClientPolicy } from './policy.ts';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -39,6 +40,7 @@ export interface ProviderDependencies {
   cookieKeys: string[];
   pairwiseSecret: Buffer;
   accounts: Accounts;
+  admission: PlatformAdmission;
   logger: Logger;
   /** Outbound HTTP for sector_identifier_uri and jwks_uri (see server/outbound.ts). */
   fetch: NonNullable<Configuration['fetch']>;
@@ -145,7 +147,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
     ttl: { ...TTL, RefreshToken: refreshTokenTtl },
     clientBasedCORS: (_ctx, origin, client) =>
       (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin),
-    interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: {
+      policy: interactionChecks(deps),
+      url: async (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
     renderError: async (ctx, out) => renderProtocolErrorPage(ctx, out),
     discovery: { ui_locales_supported: ['zh-CN', 'en'], claims_locales_supported: ['zh-CN', 'en'] },
     fetch: deps.fetch,
@@ -188,6 +193,42 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC, store: Store): Promise
   Object.assign(copy, { openid: structuredClone(decisions.openid), rejected: structuredClone(decisions.rejected), exp: decisions.exp });
   await copy.save();
   return copy;
+}
+
+/** The consent prompt's reason when a platform's admission rules are not met (see interactions/routes.ts). */
+export const ADMISSION_REASON = 'platform_admission';
+
+/**
+ * oidc-provider's prompts plus ours: a session below the level this request requires signs in again
+ * (step-up, in the same interaction), and a person the platform does not admit yet (under its minimum age,
+ * or a minor waiting for a guardian's approval) is stopped before consent, so nothing is released.
+ */
+function interactionChecks(deps: Pick<ProviderDependencies, 'accounts' | 'admission'>): interactionPolicy.Prompt[] {
+  const { Check, base } = interactionPolicy;
+  const prompts = base();
+  prompts.get('login')!.checks.add(new Check('acr_step_up', 'a stronger sign-in is required', (ctx) => {
+    const { oidc } = ctx;
+    if (!oidc.session?.accountId) return Check.NO_NEED_TO_PROMPT; // no_session asks for a sign-in
+    const required = requiredAcr({
+      policyMinimum: policyOf(oidc.client!).minimum_acr,
+      acrValues: typeof oidc.params?.acr_values === 'string' ? oidc.params.acr_values : undefined,
+      claimsAcr: (oidc.claims as { id_token?: { acr?: { essential?: boolean; value?: unknown; values?: unknown } } }).id_token?.acr,
+    });
+    return isAcr(oidc.acr) && atLeast(oidc.acr, required) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+  }));
+  prompts.get('consent')!.checks.add(new Check(ADMISSION_REASON, 'the platform does not admit this person yet', async (ctx) => {
+    const { oidc } = ctx;
+    const policy = policyOf(oidc.client!);
+    if (policy.minimum_age === undefined && !policy.guardian_approval) return Check.NO_NEED_TO_PROMPT;
+    const account = await deps.accounts.findById(oidc.session!.accountId!);
+    if (!account) return Check.NO_NEED_TO_PROMPT; // findAccount already refuses it
+    return (await deps.admission.admit(account, oidc.client!.clientId, policy)).admitted ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+  }));
+  return prompts;
+}
+
+function policyOf(client: { [key: string]: unknown }): ClientPolicy {
+  return client.cyberid_policy as ClientPolicy;
 }
 
 function allowedScopes(client: { scope?: string | undefined } | undefined): string[] {

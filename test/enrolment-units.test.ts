@@ -791,6 +791,7 @@ describe('accounts: lifecycle', () => {
     expect(account.identity).toEqual({
       networkNumber: expect.any(String), phone: '+8613800138001', name, birthdate, gender,
       documentType: documentOf('sim-0001').type, documentNumber: documentOf('sim-0001').number, verifiedAt: expect.any(Number),
+      personId: 'sim-0001',
     });
     expect(parseNetworkNumber(account.identity.networkNumber)).toBe(account.identity.networkNumber);
     expect(await accounts.findById(account.id)).toEqual(account);

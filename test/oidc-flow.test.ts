@@ -6,7 +6,7 @@ import * as oidc from 'openid-client';
 import { parseNetworkNumber } from '../server/identity/network-number.ts';
 import { FormBrowser, expectPage, expectRedirect } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, signIn, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, signInAndConsent, type Person } from './support/platform.ts';
-import { removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const ADULT_BIRTHDATE = '1988-03-15'; // server/identity/simulation/registry.json, sim-0001
 
@@ -17,7 +17,7 @@ let adult: Person;
 beforeAll(async () => {
   dataDir = tempDataDir();
   provider = await startProvider(dataDir);
-  adult = { identifier: provider.adult.networkNumber, password: provider.adult.password };
+  adult = { identifier: provider.adult.networkNumber, password: provider.adult.password, oneTimeCode: () => lastCodeSentTo(dataDir, provider.adult.phone) };
 });
 
 afterAll(async () => {
@@ -143,7 +143,7 @@ describe('consent', () => {
       claims: JSON.stringify({ id_token: { gender: null, name: null }, userinfo: { gender: null } }),
     });
     const browser = new FormBrowser(provider.url);
-    const consentPage = expectPage(await signIn(browser, request.url, { identifier: provider.adult.phone, password: adult.password }));
+    const consentPage = expectPage(await signIn(browser, request.url, { ...adult, identifier: provider.adult.phone }));
     const offered = consentPage.doc.querySelectorAll('input[name=claims]').map((input) => input.getAttribute('value'));
     expect(offered).toEqual(['identity_verified', 'identity_verified_at', 'document_type', 'name', 'birthdate', 'gender']);
     // identity_verified is required by platform A's policy: ticked and locked.
@@ -287,15 +287,24 @@ describe('bad input', () => {
     expect((await redeem(config, request, callback)).claims()!.acr).toBe('cyberid:loa1');
   });
 
-  it('answers an essential acr that password sign-in cannot reach with unmet_authentication_requirements, without a login loop', async () => {
-    const config = await discover(provider.url, PLATFORM_A);
-    for (const acr of [
-      { essential: true, values: ['cyberid:loa2', 'cyberid:loa3'] },
-      { essential: true, value: 'cyberid:loa2' },
-      { essential: true, values: ['cyberid:loa1'], value: 'cyberid:loa2' },
-      { essential: true, values: [] },
-    ]) {
+  it('meets an essential acr by asking for the code, and states the level asked for', async () => {
+    const config = await discover(provider.url, PLATFORM_A); // policy minimum loa1
+    for (const [acr, stated, amr] of [
+      [{ essential: true, value: 'cyberid:loa2' }, 'cyberid:loa2', ['pwd', 'otp', 'sms', 'mfa']],
+      [{ essential: true, values: ['cyberid:loa2', 'cyberid:loa3'] }, 'cyberid:loa2', ['pwd', 'otp', 'sms', 'mfa']],
+      [{ essential: true, values: ['cyberid:loa1'] }, 'cyberid:loa1', ['pwd']],
+    ] as const) {
       const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid', claims: JSON.stringify({ id_token: { acr } }) });
+      const callback = await signInAndConsent(new FormBrowser(provider.url), request.url, adult);
+      const claims = (await redeem(config, request, callback)).claims()!;
+      expect([acr, claims.acr, claims.amr]).toEqual([acr, stated, amr]);
+    }
+  });
+
+  it('answers an essential acr below the platform\'s policy minimum with unmet_authentication_requirements, without a login loop', async () => {
+    const config = await discover(provider.url, PLATFORM_B); // policy minimum loa2
+    for (const acr of [{ essential: true, value: 'cyberid:loa1' }, { essential: true, values: ['cyberid:loa1'] }, { essential: true, values: [] }]) {
+      const request = await authorizationRequest(config, PLATFORM_B, { scope: 'openid', claims: JSON.stringify({ id_token: { acr } }) });
       const callback = expectRedirect(await new FormBrowser(provider.url).open(request.url));
       expect([acr, callback.searchParams.get('error')]).toEqual([acr, 'unmet_authentication_requirements']);
       expect(callback.searchParams.get('state')).toBe(request.state);

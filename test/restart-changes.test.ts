@@ -18,7 +18,8 @@ let adult: Person;
 function writeClients(scopeOfA: string): void {
   const example = JSON.parse(readFileSync(new URL('../clients.example.json', import.meta.url), 'utf8')) as { clients: Record<string, unknown>[] };
   example.clients[0]!.scope = scopeOfA;
-  example.clients[0]!.cyberid_policy = { required_claims: ['identity_verified'] }; // no purposes for claims it may lose
+  // No purposes for claims it may lose; password alone is enough, as in the example.
+  example.clients[0]!.cyberid_policy = { required_claims: ['identity_verified'], minimum_acr: 'cyberid:loa1' };
   writeFileSync(clientsFile, JSON.stringify(example));
 }
 

@@ -82,6 +82,26 @@ const MIGRATIONS: string[] = [
      expires_at INTEGER NOT NULL
    ) STRICT;
    CREATE INDEX short_lived_expires_at ON short_lived (expires_at);`,
+
+  // 3: rate-limit counters (the table rate-limiter-flexible's SQLite limiter expects) and guardians'
+  // approvals of platforms for minors.
+  `CREATE TABLE rate_limits (
+     key    TEXT PRIMARY KEY,
+     points INTEGER NOT NULL DEFAULT 0,
+     expire INTEGER
+   );
+   CREATE INDEX rate_limits_expire ON rate_limits (expire);
+
+   CREATE TABLE platform_approvals (
+     minor_id     TEXT NOT NULL,
+     client_id    TEXT NOT NULL,
+     guardian_id  TEXT NOT NULL,
+     status       TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'declined')),
+     requested_at INTEGER NOT NULL,
+     decided_at   INTEGER,
+     PRIMARY KEY (minor_id, client_id)
+   ) STRICT;
+   CREATE INDEX platform_approvals_guardian ON platform_approvals (guardian_id, status, requested_at);`,
 ];
 
 export function openDatabase(dataDir: string): DatabaseSync {

@@ -4,6 +4,7 @@ import { SqliteAccounts } from './accounts.ts';
 import { openDatabase } from './database.ts';
 import { SqliteGuardianRequests, SqlitePasskeys, SqliteShortLived } from './enrolment.ts';
 import { SqliteOidcAdapter, SqliteOidcStatements } from './oidc-adapter.ts';
+import { SqlitePlatformApprovals, sqliteRateLimiters } from './safeguards.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -11,9 +12,11 @@ export function openSqliteStore(dataDir: string): Store {
   const db = openDatabase(dataDir);
   const statements = new SqliteOidcStatements(db);
   const shortLived = new SqliteShortLived(db);
+  const sweepRateLimits = db.prepare('DELETE FROM rate_limits WHERE expire <= ?');
   const sweep = setInterval(() => {
     statements.sweep.run({ now: Date.now() });
     shortLived.sweep.run(Date.now());
+    sweepRateLimits.run(Date.now());
   }, SWEEP_INTERVAL_MS);
   sweep.unref();
   return {
@@ -23,6 +26,8 @@ export function openSqliteStore(dataDir: string): Store {
     guardianRequests: new SqliteGuardianRequests(db),
     passkeys: new SqlitePasskeys(db),
     shortLived,
+    platformApprovals: new SqlitePlatformApprovals(db),
+    rateLimiter: sqliteRateLimiters(db),
     async latestGrantId(accountId, clientId) {
       return (statements.latestGrant.get({ accountId, clientId, now: Date.now() }) as { id: string } | undefined)?.id;
     },

@@ -1,5 +1,6 @@
 // The guardian's pages at /guardian: sign in with the guardian's own Cyber ID, approve or decline a
-// 14–17-year-old's waiting account, or start an enrolment for a child under 14. (The person's portal will
+// 14–17-year-old's waiting account or a minor's request to use a platform that needs a guardian's
+// approval, or start an enrolment for a child under 14. (The person's portal will
 // take these over; until then this is a short session of its own, 15 minutes, in the short-lived store.)
 import { randomBytes } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
@@ -12,6 +13,8 @@ import { chooseLanguage, translator } from '../../interactions/i18n.ts';
 import { CsrfError, friendlyErrors } from '../../interactions/page-errors.ts';
 import { renderPage } from '../../interactions/pages.ts';
 import type { Account, Accounts } from '../identity/accounts.ts';
+import type { PlatformAdmission } from '../identity/admission.ts';
+import type { CredentialThrottle } from '../identity/throttle.ts';
 import type { Logger } from '../logger.ts';
 import type { Guardianship } from './guardianship.ts';
 
@@ -51,20 +54,26 @@ export class GuardianSessions {
 export interface GuardianWebDependencies {
   accounts: Accounts;
   guardianship: Guardianship;
+  admission: PlatformAdmission;
+  throttle: CredentialThrottle;
   sessions: GuardianSessions;
+  /** Finds a platform's display name (the provider's client registry). */
+  platformName: (clientId: string) => Promise<string>;
   logger: Logger;
 }
 
 const signInForm = z.object({ identifier: z.string().trim().max(64).default(''), password: z.string().max(256).default('') });
 const decisionForm = z.object({ minor: z.string().min(1).max(64), decision: z.enum(['approve', 'decline']) });
+const platformDecisionForm = decisionForm.extend({ platform: z.string().min(1).max(128) });
 
-export function guardianWebRoutes({ accounts, guardianship, sessions, logger }: GuardianWebDependencies): Router {
+export function guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions, platformName, logger }: GuardianWebDependencies): Router {
   const router = new Router({ prefix: '/guardian' });
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
   router.use(friendlyErrors(logger));
 
   const dashboard = async (ctx: Context, guardian: Account, notice?: string) => {
-    renderPage(ctx, 'guardian', { csrf: csrfToken(ctx), pending: await guardianship.pendingFor(guardian), notice }, { switchHref: '/guardian' });
+    const platforms = await Promise.all((await admission.pendingFor(guardian)).map(async (request) => ({ ...request, platform: await platformName(request.clientId) })));
+    renderPage(ctx, 'guardian', { csrf: csrfToken(ctx), pending: await guardianship.pendingFor(guardian), platforms, notice }, { switchHref: '/guardian' });
   };
 
   router.get('/', async (ctx) => {
@@ -72,7 +81,7 @@ export function guardianWebRoutes({ accounts, guardianship, sessions, logger }: 
     if (!guardian) return renderPage(ctx, 'guardian-sign-in', { csrf: csrfToken(ctx), errors: [], fieldErrors: {}, identifier: '' });
     return dashboard(ctx, guardian);
   });
-  router.get(['/sign-in', '/decide', '/sign-out'], (ctx) => {
+  router.get(['/sign-in', '/decide', '/decide-platform', '/sign-out'], (ctx) => {
     ctx.status = 303;
     ctx.redirect('/guardian');
   });
@@ -81,15 +90,24 @@ export function guardianWebRoutes({ accounts, guardianship, sessions, logger }: 
     const raw = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrfValid(ctx, raw.csrf)) throw new CsrfError();
     const body = signInForm.parse(raw);
-    const account = body.identifier && body.password ? await accounts.authenticate(body.identifier, body.password) : undefined;
-    if (account?.status !== 'active') {
-      const key = account ? 'guardian.error.not_active' : 'login.error.invalid';
-      logger.info({ event: 'guardian.sign_in_failed', requestId: ctx.state.requestId }, 'guardian sign-in failed');
-      return renderPage(ctx, 'guardian-sign-in', {
-        csrf: csrfToken(ctx), identifier: body.identifier,
-        errors: [{ field: 'identifier', key }], fieldErrors: { identifier: translator(chooseLanguage(ctx))(key) },
-      }, { status: 401, switchHref: '/guardian' });
+    const refuse = (key: string, status: number, params: Record<string, string> = {}) => renderPage(ctx, 'guardian-sign-in', {
+      csrf: csrfToken(ctx), identifier: body.identifier,
+      errors: [{ field: 'identifier', key, params }], fieldErrors: { identifier: translator(chooseLanguage(ctx))(key, params) },
+    }, { status, switchHref: '/guardian' });
+    // The same rate limits and lockout as every other password check.
+    const attempt = { account: await accounts.attemptSubject(body.identifier), ip: ctx.ip };
+    const verdict = await throttle.verdict(attempt);
+    if (!verdict.allowed) {
+      ctx.set('Retry-After', String(verdict.retryAfter));
+      return refuse('login.error.locked', 429, { minutes: String(Math.ceil(verdict.retryAfter / 60)) });
     }
+    const account = body.identifier && body.password ? await accounts.authenticate(body.identifier, body.password) : undefined;
+    if (!account) await throttle.failed(attempt);
+    if (account?.status !== 'active') {
+      logger.info({ event: 'guardian.sign_in_failed', requestId: ctx.state.requestId }, 'guardian sign-in failed');
+      return refuse(account ? 'guardian.error.not_active' : 'login.error.invalid', 401);
+    }
+    await throttle.succeeded(attempt);
     await sessions.open(ctx, account.id);
     ctx.status = 303;
     ctx.redirect('/guardian');
@@ -106,6 +124,20 @@ export function guardianWebRoutes({ accounts, guardianship, sessions, logger }: 
     const body = decisionForm.parse(raw);
     const done = body.decision === 'approve' ? await guardianship.approve(guardian, body.minor) : await guardianship.decline(guardian, body.minor);
     return dashboard(ctx, guardian, done ? `guardian.notice.${body.decision}d` : 'guardian.notice.not_pending');
+  });
+
+  router.post('/decide-platform', form, async (ctx) => {
+    const raw = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (!csrfValid(ctx, raw.csrf)) throw new CsrfError();
+    const guardian = await sessions.current(ctx);
+    if (!guardian) {
+      ctx.status = 303;
+      return ctx.redirect('/guardian');
+    }
+    const body = platformDecisionForm.parse(raw);
+    const done = await admission.decide(guardian, body.minor, body.platform, body.decision === 'approve' ? 'approved' : 'declined');
+    if (done) logger.info({ event: `guardian.platform_${body.decision}d`, guardian: guardian.id, minor: body.minor, client: body.platform }, 'guardian decided on a platform');
+    return dashboard(ctx, guardian, done ? `guardian.notice.platform_${body.decision}d` : 'guardian.notice.not_pending');
   });
 
   router.post('/sign-out', form, async (ctx) => {

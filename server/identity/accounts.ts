@@ -23,6 +23,8 @@ export interface Identity {
   documentNumber: string;
   /** Epoch seconds of the registry check. */
   verifiedAt: number;
+  /** The registry's person id, which a face check at sign-in (loa3) is matched against. */
+  personId: string;
 }
 
 export interface Account {
@@ -83,6 +85,7 @@ export class Accounts {
       documentType: input.document.type,
       documentNumber: input.document.number,
       verifiedAt: Math.floor((input.verifiedAt ?? new Date()).getTime() / 1000),
+      personId: input.person.personId,
     };
     return {
       id,
@@ -134,6 +137,17 @@ export class Accounts {
     const record = await this.#findByIdentifier(identifier);
     if (!record?.passwordHash) return verifyAgainstDecoy(password).then(() => undefined);
     return (await verifyPassword(record.passwordHash, password)) ? this.#open(record) : undefined;
+  }
+
+  /**
+   * Whom a sign-in attempt with this identifier is aimed at, for rate limits: the account's id, or for an
+   * identifier that matches no account a keyed hash of it (guessing at unknown numbers is limited too).
+   */
+  async attemptSubject(identifier: string): Promise<string> {
+    const record = await this.#findByIdentifier(identifier);
+    if (record) return record.id;
+    const normalised = parseNetworkNumber(identifier) ?? normalisePhone(identifier) ?? identifier.trim().toUpperCase();
+    return `unknown:${this.#hasher.hash('identifier', normalised)}`;
   }
 
   /** A guardian's approval (or application) makes a minor's account active and records the relationship. */

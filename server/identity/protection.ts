@@ -37,7 +37,7 @@ export class AttributeCipher {
   }
 }
 
-export type LookupKind = 'document' | 'phone' | 'network-number' | 'person' | 'one-time-code';
+export type LookupKind = 'document' | 'phone' | 'network-number' | 'person' | 'one-time-code' | 'identifier';
 
 /** HMAC-SHA-256 under the lookup secret; the kind is part of the input so equal strings of different kinds never collide. */
 export class LookupHasher {

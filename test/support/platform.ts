@@ -53,10 +53,13 @@ export async function redeem(config: oidc.Configuration, request: AuthorizationR
 export interface Person {
   identifier: string;
   password: string;
+  /** Reads the one-time code sent by SMS (from the simulated outbox), for platforms that need two factors. */
+  oneTimeCode?: () => string | undefined;
 }
 
 /**
- * Walks the real pages from `start`: signs in if a sign-in form is shown, consents with `consent`
+ * Walks the real pages from `start`: signs in if a sign-in form is shown (with the SMS code when asked for
+ * one), consents with `consent`
  * overriding the form's fields (e.g. `{ claims: [...] }`) if a consent form is shown, and returns where
  * the platform was sent.
  */
@@ -65,16 +68,25 @@ export async function continueToPlatform(browser: FormBrowser, start: Outcome, p
   if (outcome.kind === 'page' && outcome.page.doc.querySelector('input[name=password]')) {
     outcome = await browser.submit(outcome.page, '/login', { identifier: person.identifier, password: person.password });
   }
+  outcome = await enterCodeIfAsked(browser, outcome, person);
   if (outcome.kind === 'page' && outcome.page.doc.querySelector('form[action$="/consent"]')) {
     outcome = await browser.submit(expectPage(outcome), '/consent', consent);
   }
   return expectRedirect(outcome);
 }
 
-/** Opens the authorization URL in `browser` and submits the sign-in form; returns whatever comes next. */
+/** Opens the authorization URL in `browser`, submits the sign-in form (and the SMS code if asked); returns whatever comes next. */
 export async function signIn(browser: FormBrowser, url: URL, person: Person, extra: Record<string, string> = {}): Promise<Outcome> {
   const login = expectPage(await browser.open(url));
-  return browser.submit(login, '/login', { identifier: person.identifier, password: person.password, ...extra });
+  const outcome = await browser.submit(login, '/login', { identifier: person.identifier, password: person.password, ...extra });
+  return enterCodeIfAsked(browser, outcome, person);
+}
+
+async function enterCodeIfAsked(browser: FormBrowser, outcome: Outcome, person: Person): Promise<Outcome> {
+  if (outcome.kind !== 'page' || !outcome.page.doc.querySelector('form[action$="/code"]')) return outcome;
+  const code = person.oneTimeCode?.();
+  if (!code) throw new Error('the platform needs a one-time code, and none was found for this person');
+  return browser.submit(outcome.page, '/code', { code });
 }
 
 export async function signInAndConsent(browser: FormBrowser, url: URL, person: Person, consent: Record<string, string | string[]> = {}): Promise<URL> {

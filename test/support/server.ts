@@ -1,7 +1,7 @@
 // Starts the real provider (`node server/main.ts`) as a child process on ephemeral ports, exactly as
 // `npm start` does, and reads its start-up output.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -21,6 +21,20 @@ export interface RunningProvider {
   minor: DemoPerson;
   stdout: () => string;
   stop(): Promise<void>;
+}
+
+/**
+ * The latest one-time code the simulated SMS sender wrote to the outbox in `dataDir` for `phone` (as
+ * enrolled: national or E.164), as a developer reads it; undefined when none was sent.
+ */
+export function lastCodeSentTo(dataDir: string, phone: string): string | undefined {
+  const file = path.join(dataDir, 'sms-outbox.jsonl');
+  if (!existsSync(file)) return undefined;
+  const national = phone.replace(/\D/g, '').slice(-11);
+  const messages = readFileSync(file, 'utf8').trim().split('\n')
+    .map((line) => JSON.parse(line) as { to: string; text: string })
+    .filter((message) => message.to.replace(/\D/g, '').endsWith(national));
+  return messages.at(-1)?.text.match(/\b\d{6}\b/)?.[0];
 }
 
 export function tempDataDir(): string {

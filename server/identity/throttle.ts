@@ -1,0 +1,107 @@
+// Rate limits and progressive lockout on every credential check (password, one-time code, face, QR
+// approval), per account and per IP address. Counters live in the configured store through
+// rate-limiter-flexible, so every process sees the same counts and a restart does not forget them.
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+
+export interface RateLimiterOptions {
+  keyPrefix: string;
+  /** Failures allowed within `duration` seconds. */
+  points: number;
+  duration: number;
+}
+
+export type RateLimiterFactory = (options: RateLimiterOptions) => RateLimiterAbstract;
+
+/** Who made an attempt: the account it was aimed at (when known) and the address it came from. */
+export interface Attempt {
+  account?: string | undefined;
+  ip: string;
+}
+
+export type Verdict = { allowed: true } | { allowed: false; retryAfter: number };
+
+interface LockoutRule {
+  /** Failures within the window that lock the subject. */
+  failures: number;
+  windowSeconds: number;
+  /** The first lock; each further lock within a day doubles it, up to `maxLockSeconds`. */
+  firstLockSeconds: number;
+  maxLockSeconds: number;
+}
+
+/** Five wrong guesses lock an account for a minute, then 2, 4, 8… minutes, at most a day. */
+export const ACCOUNT_RULE: LockoutRule = { failures: 5, windowSeconds: 15 * 60, firstLockSeconds: 60, maxLockSeconds: 24 * 3600 };
+/** An address that fails 20 times in 15 minutes (many accounts, or one) is locked for 15 minutes, then longer. */
+export const IP_RULE: LockoutRule = { failures: 20, windowSeconds: 15 * 60, firstLockSeconds: 15 * 60, maxLockSeconds: 24 * 3600 };
+
+const DAY = 24 * 3600;
+
+class ProgressiveLockout {
+  readonly #rule: LockoutRule;
+  readonly #failures: RateLimiterAbstract;
+  readonly #locks: RateLimiterAbstract;
+
+  constructor(name: string, rule: LockoutRule, createLimiter: RateLimiterFactory) {
+    this.#rule = rule;
+    this.#failures = createLimiter({ keyPrefix: `${name}-failures`, points: rule.failures, duration: rule.windowSeconds });
+    this.#locks = createLimiter({ keyPrefix: `${name}-locks`, points: 1_000_000, duration: DAY });
+  }
+
+  /** Seconds until the subject may try again; 0 when it is not locked. */
+  async lockedFor(subject: string): Promise<number> {
+    const state = await this.#failures.get(subject);
+    return state && state.consumedPoints > this.#rule.failures ? Math.max(1, Math.ceil(state.msBeforeNext / 1000)) : 0;
+  }
+
+  /** Counts a failure; the one that reaches the limit locks the subject, and returns for how long. */
+  async fail(subject: string): Promise<number> {
+    const state = await this.#failures.penalty(subject, 1);
+    if (state.consumedPoints < this.#rule.failures) return 0;
+    const lockNumber = (await this.#locks.penalty(subject, 1)).consumedPoints;
+    const seconds = Math.min(this.#rule.firstLockSeconds * 2 ** (lockNumber - 1), this.#rule.maxLockSeconds);
+    await this.#failures.block(subject, seconds);
+    return seconds;
+  }
+
+  async forgive(subject: string): Promise<void> {
+    await Promise.all([this.#failures.delete(subject), this.#locks.delete(subject)]);
+  }
+}
+
+export class CredentialThrottle {
+  readonly #accounts: ProgressiveLockout;
+  readonly #addresses: ProgressiveLockout;
+
+  constructor(createLimiter: RateLimiterFactory, rules = { account: ACCOUNT_RULE, ip: IP_RULE }) {
+    this.#accounts = new ProgressiveLockout('account', rules.account, createLimiter);
+    this.#addresses = new ProgressiveLockout('ip', rules.ip, createLimiter);
+  }
+
+  /** Asked before checking a credential: a locked account or address is not even checked. */
+  async verdict(attempt: Attempt): Promise<Verdict> {
+    const [account, address] = await Promise.all([
+      attempt.account ? this.#accounts.lockedFor(attempt.account) : 0,
+      this.#addresses.lockedFor(attempt.ip),
+    ]);
+    const retryAfter = Math.max(account, address);
+    return retryAfter ? { allowed: false, retryAfter } : { allowed: true };
+  }
+
+  /** A wrong credential; the verdict says whether this attempt locked the account or address. */
+  async failed(attempt: Attempt): Promise<Verdict> {
+    const [account, address] = await Promise.all([
+      attempt.account ? this.#accounts.fail(attempt.account) : 0,
+      this.#addresses.fail(attempt.ip),
+    ]);
+    const retryAfter = Math.max(account, address);
+    return retryAfter ? { allowed: false, retryAfter } : { allowed: true };
+  }
+
+  /**
+   * A successful sign-in clears its account's record. The address keeps its count: one valid account must
+   * not let an attacker's address guess on at others.
+   */
+  async succeeded(attempt: Attempt): Promise<void> {
+    if (attempt.account) await this.#accounts.forgive(attempt.account);
+  }
+}

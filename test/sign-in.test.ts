@@ -3,13 +3,16 @@
 // journeys in real Chromium are in sign-in-browser.test.ts.) Every request comes from 127.0.0.1, so this
 // file keeps its wrong attempts well under the per-address limit (20 per 15 minutes).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import jsQR from 'jsqr';
+import jsQRModule from 'jsqr';
 import * as oidc from 'openid-client';
 import { openSqliteStore } from '../adapters/sqlite/index.ts';
 import { CredentialThrottle } from '../server/identity/throttle.ts';
 import { expectPage, expectRedirect, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, signIn, type Person, type PlatformRegistration } from './support/platform.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+
+// jsqr is CommonJS: its default export arrives as the module object.
+const jsQR = jsQRModule.default;
 
 const PLATFORM_D: PlatformRegistration = { clientId: 'platform-d', clientSecret: 'platform-d-development-secret-change-me', redirectUri: 'http://localhost:4004/callback' };
 

@@ -258,7 +258,7 @@ describe('lockout', () => {
     }
     page = expectPage(await browser.submit(page, '/login', { identifier: minor.identifier, password: 'wrong-5' }));
     expect([page.status, page.headers.get('retry-after')]).toEqual([429, '60']);
-    expect(page.doc.querySelector('.error-summary')?.text).toContain('Too many attempts. For your safety, try again in 1 minutes');
+    expect(page.doc.querySelector('.error-summary')?.text).toContain('Too many attempts. For your safety, try again in 1 min');
 
     const right = expectPage(await browser.submit(page, '/login', { identifier: minor.identifier, password: minor.password }));
     expect(right.status).toBe(429); // not even checked while locked

@@ -113,28 +113,31 @@ export function guardianWebRoutes({ accounts, guardianship, admission, throttle,
     ctx.redirect('/guardian');
   });
 
-  router.post('/decide', form, async (ctx) => {
+  /** A signed-in guardian's form post: the CSRF token checked and the body parsed; undefined (and back to the sign-in page) without a session. */
+  async function guardianPost<T>(ctx: Context, schema: z.ZodType<T>): Promise<{ guardian: Account; body: T } | undefined> {
     const raw = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrfValid(ctx, raw.csrf)) throw new CsrfError();
     const guardian = await sessions.current(ctx);
     if (!guardian) {
       ctx.status = 303;
-      return ctx.redirect('/guardian');
+      ctx.redirect('/guardian');
+      return undefined;
     }
-    const body = decisionForm.parse(raw);
+    return { guardian, body: schema.parse(raw) };
+  }
+
+  router.post('/decide', form, async (ctx) => {
+    const post = await guardianPost(ctx, decisionForm);
+    if (!post) return;
+    const { guardian, body } = post;
     const done = body.decision === 'approve' ? await guardianship.approve(guardian, body.minor) : await guardianship.decline(guardian, body.minor);
     return dashboard(ctx, guardian, done ? `guardian.notice.${body.decision}d` : 'guardian.notice.not_pending');
   });
 
   router.post('/decide-platform', form, async (ctx) => {
-    const raw = (ctx.request.body ?? {}) as Record<string, unknown>;
-    if (!csrfValid(ctx, raw.csrf)) throw new CsrfError();
-    const guardian = await sessions.current(ctx);
-    if (!guardian) {
-      ctx.status = 303;
-      return ctx.redirect('/guardian');
-    }
-    const body = platformDecisionForm.parse(raw);
+    const post = await guardianPost(ctx, platformDecisionForm);
+    if (!post) return;
+    const { guardian, body } = post;
     const done = await admission.decide(guardian, body.minor, body.platform, body.decision === 'approve' ? 'approved' : 'declined');
     if (done) logger.info({ event: `guardian.platform_${body.decision}d`, guardian: guardian.id, minor: body.minor, client: body.platform }, 'guardian decided on a platform');
     return dashboard(ctx, guardian, done ? `guardian.notice.platform_${body.decision}d` : 'guardian.notice.not_pending');

@@ -79,22 +79,18 @@ export class CredentialThrottle {
 
   /** Asked before checking a credential: a locked account or address is not even checked. */
   async verdict(attempt: Attempt): Promise<Verdict> {
-    const [account, address] = await Promise.all([
+    return verdictOf(await Promise.all([
       attempt.account ? this.#accounts.lockedFor(attempt.account) : 0,
       this.#addresses.lockedFor(attempt.ip),
-    ]);
-    const retryAfter = Math.max(account, address);
-    return retryAfter ? { allowed: false, retryAfter } : { allowed: true };
+    ]));
   }
 
   /** A wrong credential; the verdict says whether this attempt locked the account or address. */
   async failed(attempt: Attempt): Promise<Verdict> {
-    const [account, address] = await Promise.all([
+    return verdictOf(await Promise.all([
       attempt.account ? this.#accounts.fail(attempt.account) : 0,
       this.#addresses.fail(attempt.ip),
-    ]);
-    const retryAfter = Math.max(account, address);
-    return retryAfter ? { allowed: false, retryAfter } : { allowed: true };
+    ]));
   }
 
   /**
@@ -104,4 +100,10 @@ export class CredentialThrottle {
   async succeeded(attempt: Attempt): Promise<void> {
     if (attempt.account) await this.#accounts.forgive(attempt.account);
   }
+}
+
+/** Locked for as long as the longer of the account's and the address's locks. */
+function verdictOf(lockSeconds: number[]): Verdict {
+  const retryAfter = Math.max(...lockSeconds);
+  return retryAfter ? { allowed: false, retryAfter } : { allowed: true };
 }

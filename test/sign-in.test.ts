@@ -3,16 +3,13 @@
 // journeys in real Chromium are in sign-in-browser.test.ts.) Every request comes from 127.0.0.1, so this
 // file keeps its wrong attempts well under the per-address limit (20 per 15 minutes).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import jsQRModule from 'jsqr';
 import * as oidc from 'openid-client';
 import { openSqliteStore } from '../adapters/sqlite/index.ts';
 import { CredentialThrottle } from '../server/identity/throttle.ts';
 import { expectPage, expectRedirect, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, signIn, type Person, type PlatformRegistration } from './support/platform.ts';
+import { readQrSvg } from './support/qr.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
-
-// jsqr is CommonJS: its default export arrives as the module object.
-const jsQR = jsQRModule.default;
 
 const PLATFORM_D: PlatformRegistration = { clientId: 'platform-d', clientSecret: 'platform-d-development-secret-change-me', redirectUri: 'http://localhost:4004/callback' };
 
@@ -115,7 +112,7 @@ describe('scan to sign in', () => {
 
   /** What a phone's camera reads from the login page's QR code, and the number the page shows beside it. */
   function scanOf(login: Page): { token: string; match: string } {
-    const url = new URL(decodeQrSvg(login.doc.querySelector('img.qr')!.getAttribute('src')!));
+    const url = new URL(readQrSvg(login.doc.querySelector('img.qr')!.getAttribute('src')!));
     expect(url.origin + url.pathname.replace(/[^/]+$/, '')).toBe(`${provider.url}/scan/`);
     return { token: url.pathname.split('/').at(-1)!, match: login.doc.querySelector('#scan-match')!.text };
   }
@@ -183,24 +180,6 @@ describe('scan to sign in', () => {
     expect(await response.text()).not.toContain('redirect_to');
   });
 });
-
-/**
- * Reads a QR code the way a camera would, from the login page's image: the SVG (a path of square modules)
- * is drawn into a bitmap and decoded with jsQR. (The Chromium test decodes a real screenshot.)
- */
-function decodeQrSvg(dataUri: string): string {
-  const svg = Buffer.from(dataUri.replace(/^data:image\/svg\+xml;base64,/, ''), 'base64').toString();
-  const size = Number(/viewBox="0 0 (\d+) \d+"/.exec(svg)![1]);
-  const pixels = new Uint8ClampedArray(size * size * 4).fill(255);
-  for (const [, x, y, w, h] of svg.matchAll(/M(\d+),(\d+)h(\d+)v(\d+)h-\d+z/g)) {
-    for (let row = Number(y); row < Number(y) + Number(h); row += 1) {
-      for (let column = Number(x); column < Number(x) + Number(w); column += 1) pixels.fill(0, (row * size + column) * 4, (row * size + column) * 4 + 3);
-    }
-  }
-  const decoded = jsQR(pixels, size, size);
-  if (!decoded) throw new Error('the QR code could not be read');
-  return decoded.data;
-}
 
 describe('admission: minimum age and guardian approval', () => {
   it('refuses a 16-year-old at an adults-only platform with a page that says why, then access_denied', async () => {

@@ -29,6 +29,8 @@ export interface AccountRecord {
   lookups: AccountLookups;
   /** The person's identity attributes, sealed with AES-256-GCM (see server/identity/protection.ts); null once deleted. */
   sealed: string | null;
+  /** Set when the person said a sign-in "wasn't me": the next sign-in must choose a new password. */
+  passwordChangeRequired: boolean;
 }
 
 export interface AccountRepository {
@@ -38,6 +40,8 @@ export interface AccountRepository {
   replace(record: AccountRecord): Promise<void>;
   findById(id: string): Promise<AccountRecord | undefined>;
   findByLookup(field: keyof AccountLookups, hash: string): Promise<AccountRecord | undefined>;
+  /** The accounts this guardian is linked to (minors), oldest first. */
+  listByGuardian(guardianId: string): Promise<AccountRecord[]>;
 }
 
 export class DuplicateAccountError extends Error {
@@ -76,6 +80,10 @@ export interface PasskeyRepository {
   findById(id: string): Promise<PasskeyRecord | undefined>;
   listByAccount(accountId: string): Promise<PasskeyRecord[]>;
   recordUse(id: string, counter: number, usedAt: number): Promise<void>;
+  /** False when the account has no passkey with this id. */
+  rename(accountId: string, id: string, name: string): Promise<boolean>;
+  /** False when the account has no passkey with this id. */
+  remove(accountId: string, id: string): Promise<boolean>;
   removeAllOf(accountId: string): Promise<void>;
 }
 
@@ -108,8 +116,76 @@ export interface PlatformApprovalRepository {
   find(minorId: string, clientId: string): Promise<PlatformApprovalRecord | undefined>;
   /** Pending requests addressed to this guardian, oldest first. */
   pendingFor(guardianId: string): Promise<PlatformApprovalRecord[]>;
-  /** Records the guardian's decision on a pending request; false when there is none for this guardian. */
+  /** Every request made for this minor, whatever its status, oldest first. */
+  listFor(minorId: string): Promise<PlatformApprovalRecord[]>;
+  /**
+   * Records the guardian's decision, on a pending request or changing an earlier one; false when there is no
+   * request for this minor and platform addressed to this guardian.
+   */
   decide(minorId: string, clientId: string, guardianId: string, status: 'approved' | 'declined'): Promise<boolean>;
+}
+
+/** How claims reached a platform: in an ID token (token endpoint) or from userinfo. */
+export type DisclosureChannel = 'id_token' | 'userinfo';
+
+/** One release of claims to a platform: the names only, never the values. */
+export interface DisclosureRecord {
+  accountId: string;
+  clientId: string;
+  claims: string[];
+  acr: string | null;
+  channel: DisclosureChannel;
+  /** Epoch milliseconds. */
+  at: number;
+}
+
+export interface DisclosureFilter {
+  clientId?: string | undefined;
+  /** Epoch milliseconds, inclusive. */
+  from?: number | undefined;
+  /** Epoch milliseconds, exclusive. */
+  to?: number | undefined;
+}
+
+/** First and last release of claims to one platform. */
+export interface PlatformUsage {
+  clientId: string;
+  first: number;
+  last: number;
+}
+
+/** The disclosure ledger (DESIGN §3). Reads take `since`, the retention cut-off: older entries are never returned. */
+export interface DisclosureRepository {
+  add(record: DisclosureRecord): Promise<void>;
+  /** Newest first. */
+  list(accountId: string, since: number, filter: DisclosureFilter): Promise<DisclosureRecord[]>;
+  usage(accountId: string, since: number): Promise<PlatformUsage[]>;
+  /** Deletes entries older than `cutoff`; returns how many. */
+  removeBefore(cutoff: number): Promise<number>;
+  removeAllOf(accountId: string): Promise<void>;
+}
+
+/** Something that happened to an account's security: a sign-in, a failure, a lock, a credential change. */
+export interface SecurityEventRecord {
+  accountId: string;
+  type: string;
+  /** Non-personal details: method, level, platform id, browser, address prefix. */
+  detail: Record<string, string>;
+  at: number;
+}
+
+export interface SecurityEventRepository {
+  add(record: SecurityEventRecord): Promise<void>;
+  /** Newest first, at most `limit`. */
+  list(accountId: string, since: number, limit: number): Promise<SecurityEventRecord[]>;
+  removeBefore(cutoff: number): Promise<number>;
+  removeAllOf(accountId: string): Promise<void>;
+}
+
+/** A live Grant (a platform's remembered consent) of an account. */
+export interface GrantReference {
+  id: string;
+  clientId: string;
 }
 
 export interface Store {
@@ -123,8 +199,14 @@ export interface Store {
   platformApprovals: PlatformApprovalRepository;
   /** Failure counters for rate limits and lockout, shared by every process on this store. */
   rateLimiter: RateLimiterFactory;
+  disclosures: DisclosureRepository;
+  securityEvents: SecurityEventRepository;
   /** The newest live Grant (remembered consent) of an account at a client, whichever session created it. */
   latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
+  /** Every live Grant of an account, at every client. */
+  grantsOf(accountId: string): Promise<GrantReference[]>;
+  /** The ids of every live provider Session of an account (every browser it is signed in on). */
+  sessionsOf(accountId: string): Promise<string[]>;
   /** Throws when the backing store cannot serve requests (used by /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

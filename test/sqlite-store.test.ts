@@ -408,5 +408,6 @@ function account(n: number): AccountRecord & { lookups: Record<keyof AccountLook
     passwordHash: `$argon2id$v=19$m=19456,t=2,p=1$salt${n}$hash${n}`,
     lookups: { networkNumber: `nn-hash-${n}`, phone: `phone-hash-${n}`, document: `doc-hash-${n}`, person: `person-hash-${n}` },
     sealed: `sealed-attributes-${n}`,
+    passwordChangeRequired: false,
   };
 }

@@ -12,6 +12,7 @@ interface Row {
   document_hash: string;
   person_hash: string;
   sealed: string | null;
+  password_change_required: number;
 }
 
 const LOOKUP_COLUMNS: Record<keyof AccountLookups, keyof Row> = {
@@ -30,6 +31,7 @@ function toRecord(row: Row): AccountRecord {
     passwordHash: row.password_hash,
     lookups: { networkNumber: row.network_number_hash, phone: row.phone_hash, document: row.document_hash, person: row.person_hash },
     sealed: row.sealed,
+    passwordChangeRequired: row.password_change_required === 1,
   };
 }
 
@@ -42,6 +44,7 @@ function toParameters(record: AccountRecord) {
     passwordHash: record.passwordHash,
     ...record.lookups,
     sealed: record.sealed,
+    passwordChangeRequired: record.passwordChangeRequired ? 1 : 0,
   };
 }
 
@@ -50,14 +53,16 @@ export class SqliteAccounts implements AccountRepository {
   readonly #replace: StatementSync;
   readonly #findById: StatementSync;
   readonly #findBy: Record<keyof AccountLookups, StatementSync>;
+  readonly #listByGuardian: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.#insert = db.prepare(`
-      INSERT INTO accounts (id, status, created_at, guardian_id, password_hash, network_number_hash, phone_hash, document_hash, person_hash, sealed)
-      VALUES (:id, :status, :createdAt, :guardianId, :passwordHash, :networkNumber, :phone, :document, :person, :sealed)`);
+      INSERT INTO accounts (id, status, created_at, guardian_id, password_hash, network_number_hash, phone_hash, document_hash, person_hash, sealed, password_change_required)
+      VALUES (:id, :status, :createdAt, :guardianId, :passwordHash, :networkNumber, :phone, :document, :person, :sealed, :passwordChangeRequired)`);
     this.#replace = db.prepare(`
       UPDATE accounts SET status = :status, created_at = :createdAt, guardian_id = :guardianId, password_hash = :passwordHash,
-        network_number_hash = :networkNumber, phone_hash = :phone, document_hash = :document, person_hash = :person, sealed = :sealed
+        network_number_hash = :networkNumber, phone_hash = :phone, document_hash = :document, person_hash = :person, sealed = :sealed,
+        password_change_required = :passwordChangeRequired
       WHERE id = :id`);
     this.#findById = db.prepare('SELECT * FROM accounts WHERE id = ?');
     const findBy = (column: keyof Row) => db.prepare(`SELECT * FROM accounts WHERE ${column} = ?`);
@@ -67,6 +72,7 @@ export class SqliteAccounts implements AccountRepository {
       document: findBy(LOOKUP_COLUMNS.document),
       person: findBy(LOOKUP_COLUMNS.person),
     };
+    this.#listByGuardian = db.prepare('SELECT * FROM accounts WHERE guardian_id = ? ORDER BY created_at');
   }
 
   async insert(record: AccountRecord): Promise<void> {
@@ -94,6 +100,10 @@ export class SqliteAccounts implements AccountRepository {
   async findByLookup(field: keyof AccountLookups, hash: string): Promise<AccountRecord | undefined> {
     const row = this.#findBy[field].get(hash) as Row | undefined;
     return row && toRecord(row);
+  }
+
+  async listByGuardian(guardianId: string): Promise<AccountRecord[]> {
+    return (this.#listByGuardian.all(guardianId) as unknown as Row[]).map(toRecord);
   }
 }
 

@@ -102,6 +102,32 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (minor_id, client_id)
    ) STRICT;
    CREATE INDEX platform_approvals_guardian ON platform_approvals (guardian_id, status, requested_at);`,
+
+  // 4: the person's portal: the disclosure ledger, security activity, the "wasn't me" flag and a guardian's minors.
+  `ALTER TABLE accounts ADD COLUMN password_change_required INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX accounts_guardian ON accounts (guardian_id) WHERE guardian_id IS NOT NULL;
+
+   CREATE TABLE disclosures (
+     id         INTEGER PRIMARY KEY,
+     account_id TEXT NOT NULL,
+     client_id  TEXT NOT NULL,
+     claims     TEXT NOT NULL,
+     acr        TEXT,
+     channel    TEXT NOT NULL CHECK (channel IN ('id_token', 'userinfo')),
+     at         INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX disclosures_account ON disclosures (account_id, at);
+   CREATE INDEX disclosures_at ON disclosures (at);
+
+   CREATE TABLE security_events (
+     id         INTEGER PRIMARY KEY,
+     account_id TEXT NOT NULL,
+     type       TEXT NOT NULL,
+     detail     TEXT NOT NULL,
+     at         INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX security_events_account ON security_events (account_id, at);
+   CREATE INDEX security_events_at ON security_events (at);`,
 ];
 
 export function openDatabase(dataDir: string): DatabaseSync {

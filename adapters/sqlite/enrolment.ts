@@ -77,6 +77,8 @@ export class SqlitePasskeys implements PasskeyRepository {
   readonly #findById: StatementSync;
   readonly #listByAccount: StatementSync;
   readonly #recordUse: StatementSync;
+  readonly #rename: StatementSync;
+  readonly #remove: StatementSync;
   readonly #removeAllOf: StatementSync;
 
   constructor(db: DatabaseSync) {
@@ -86,6 +88,8 @@ export class SqlitePasskeys implements PasskeyRepository {
     this.#findById = db.prepare('SELECT * FROM passkeys WHERE id = ?');
     this.#listByAccount = db.prepare('SELECT * FROM passkeys WHERE account_id = ? ORDER BY created_at');
     this.#recordUse = db.prepare('UPDATE passkeys SET counter = ?, last_used_at = ? WHERE id = ?');
+    this.#rename = db.prepare('UPDATE passkeys SET name = ? WHERE account_id = ? AND id = ?');
+    this.#remove = db.prepare('DELETE FROM passkeys WHERE account_id = ? AND id = ?');
     this.#removeAllOf = db.prepare('DELETE FROM passkeys WHERE account_id = ?');
   }
 
@@ -104,6 +108,14 @@ export class SqlitePasskeys implements PasskeyRepository {
 
   async recordUse(id: string, counter: number, usedAt: number): Promise<void> {
     this.#recordUse.run(counter, usedAt, id);
+  }
+
+  async rename(accountId: string, id: string, name: string): Promise<boolean> {
+    return Number(this.#rename.run(name, accountId, id).changes) === 1;
+  }
+
+  async remove(accountId: string, id: string): Promise<boolean> {
+    return Number(this.#remove.run(accountId, id).changes) === 1;
   }
 
   async removeAllOf(accountId: string): Promise<void> {

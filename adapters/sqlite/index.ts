@@ -1,8 +1,9 @@
 // The embedded store: everything in one SQLite file under the data directory.
-import type { Store } from '../types.ts';
+import type { GrantReference, Store } from '../types.ts';
 import { SqliteAccounts } from './accounts.ts';
 import { openDatabase } from './database.ts';
 import { SqliteGuardianRequests, SqlitePasskeys, SqliteShortLived } from './enrolment.ts';
+import { SqliteDisclosures, SqliteSecurityEvents } from './history.ts';
 import { SqliteOidcAdapter, SqliteOidcStatements } from './oidc-adapter.ts';
 import { SqlitePlatformApprovals, sqliteRateLimiters } from './safeguards.ts';
 
@@ -28,8 +29,16 @@ export function openSqliteStore(dataDir: string): Store {
     shortLived,
     platformApprovals: new SqlitePlatformApprovals(db),
     rateLimiter: sqliteRateLimiters(db),
+    disclosures: new SqliteDisclosures(db),
+    securityEvents: new SqliteSecurityEvents(db),
     async latestGrantId(accountId, clientId) {
       return (statements.latestGrant.get({ accountId, clientId, now: Date.now() }) as { id: string } | undefined)?.id;
+    },
+    async grantsOf(accountId) {
+      return statements.grantsOf.all({ accountId, now: Date.now() }) as unknown as GrantReference[];
+    },
+    async sessionsOf(accountId) {
+      return (statements.sessionsOf.all({ accountId, now: Date.now() }) as { id: string }[]).map((row) => row.id);
     },
     async ping() {
       db.prepare('SELECT 1').get();

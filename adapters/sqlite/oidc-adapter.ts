@@ -21,6 +21,8 @@ export class SqliteOidcStatements {
   readonly consume: StatementSync;
   readonly consumedGrant: StatementSync;
   readonly latestGrant: StatementSync;
+  readonly grantsOf: StatementSync;
+  readonly sessionsOf: StatementSync;
   readonly destroy: StatementSync;
   readonly revokeByGrantId: StatementSync;
   readonly destroyGrant: StatementSync;
@@ -42,6 +44,8 @@ export class SqliteOidcStatements {
     this.consumedGrant = db.prepare('SELECT grant_id FROM oidc_models WHERE model = :model AND id = :id AND consumed_at IS NOT NULL');
     this.latestGrant = db.prepare(`SELECT id FROM oidc_models WHERE model = 'Grant' AND account_id = :accountId AND client_id = :clientId AND ${live}
       ORDER BY updated_at DESC, rowid DESC LIMIT 1`);
+    this.grantsOf = db.prepare(`SELECT id, client_id AS clientId FROM oidc_models WHERE model = 'Grant' AND account_id = :accountId AND ${live}`);
+    this.sessionsOf = db.prepare(`SELECT id FROM oidc_models WHERE model = 'Session' AND account_id = :accountId AND ${live}`);
     this.destroy = db.prepare('DELETE FROM oidc_models WHERE model = :model AND id = :id');
     // Only the artefacts a grant issued; an Interaction also carries grantId but is not revoked with it.
     this.revokeByGrantId = db.prepare(`DELETE FROM oidc_models WHERE grant_id = :grantId AND model IN (${GRANT_BOUND_MODELS.map((m) => `'${m}'`).join(', ')})`);

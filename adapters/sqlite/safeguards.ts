@@ -26,6 +26,7 @@ export class SqlitePlatformApprovals implements PlatformApprovalRepository {
   readonly #insert: StatementSync;
   readonly #find: StatementSync;
   readonly #pendingFor: StatementSync;
+  readonly #listFor: StatementSync;
   readonly #decide: StatementSync;
 
   constructor(db: DatabaseSync) {
@@ -33,8 +34,9 @@ export class SqlitePlatformApprovals implements PlatformApprovalRepository {
       VALUES (?, ?, ?, 'pending', ?)`);
     this.#find = db.prepare('SELECT * FROM platform_approvals WHERE minor_id = ? AND client_id = ?');
     this.#pendingFor = db.prepare("SELECT * FROM platform_approvals WHERE guardian_id = ? AND status = 'pending' ORDER BY requested_at");
+    this.#listFor = db.prepare('SELECT * FROM platform_approvals WHERE minor_id = ? ORDER BY requested_at');
     this.#decide = db.prepare(`UPDATE platform_approvals SET status = ?, decided_at = ?
-      WHERE minor_id = ? AND client_id = ? AND guardian_id = ? AND status = 'pending'`);
+      WHERE minor_id = ? AND client_id = ? AND guardian_id = ?`);
   }
 
   async request(minorId: string, clientId: string, guardianId: string): Promise<PlatformApprovalRecord> {
@@ -49,6 +51,10 @@ export class SqlitePlatformApprovals implements PlatformApprovalRepository {
 
   async pendingFor(guardianId: string): Promise<PlatformApprovalRecord[]> {
     return (this.#pendingFor.all(guardianId) as unknown as ApprovalRow[]).map(toRecord);
+  }
+
+  async listFor(minorId: string): Promise<PlatformApprovalRecord[]> {
+    return (this.#listFor.all(minorId) as unknown as ApprovalRow[]).map(toRecord);
   }
 
   async decide(minorId: string, clientId: string, guardianId: string, status: 'approved' | 'declined'): Promise<boolean> {

@@ -34,6 +34,8 @@ export interface Account {
   /** Keyed hash of the registry's person id (guardianship is checked against it). */
   personHash: string;
   identity: Identity;
+  /** The person said a sign-in "wasn't me": the next sign-in ends with choosing a new password. */
+  passwordChangeRequired: boolean;
 }
 
 export interface NewAccount {
@@ -100,6 +102,7 @@ export class Accounts {
         person: this.personHash(input.person.personId),
       },
       sealed: this.#cipher.seal(identity, id),
+      passwordChangeRequired: false,
     };
   }
 
@@ -150,6 +153,39 @@ export class Accounts {
     return `unknown:${this.#hasher.hash('identifier', normalised)}`;
   }
 
+  /** Checks the password of a known account (re-confirmation in the portal); same timing as a sign-in. */
+  async checkPassword(id: string, password: string): Promise<boolean> {
+    const record = await this.#repository.findById(id);
+    if (!record?.passwordHash) return verifyAgainstDecoy(password).then(() => false);
+    return verifyPassword(record.passwordHash, password);
+  }
+
+  /** A new password (the caller checked it against the password policy); clears a required change. */
+  async changePassword(id: string, password: string): Promise<void> {
+    const passwordHash = await hashPassword(password);
+    await this.#update(id, (record) => ({ ...record, passwordHash, passwordChangeRequired: false }));
+  }
+
+  async requirePasswordChange(id: string): Promise<void> {
+    await this.#update(id, (record) => ({ ...record, passwordChangeRequired: true }));
+  }
+
+  /**
+   * A new phone number (verified by a one-time code by the caller): sealed identity and lookup hash change
+   * together. Rejects with DuplicateAccountError when another account has that number.
+   */
+  async changePhone(id: string, e164: string): Promise<void> {
+    await this.#update(id, (record) => {
+      const identity = { ...(this.#cipher.open(record.sealed!, record.id) as Identity), phone: e164 };
+      return { ...record, sealed: this.#cipher.seal(identity, record.id), lookups: { ...record.lookups, phone: this.phoneHash(e164) } };
+    });
+  }
+
+  /** The minors linked to this guardian whose accounts still exist. */
+  async minorsOf(guardianId: string): Promise<Account[]> {
+    return (await this.#repository.listByGuardian(guardianId)).map((record) => this.#open(record)).filter((account) => account !== undefined);
+  }
+
   /** A guardian's approval (or application) makes a minor's account active and records the relationship. */
   async linkGuardian(minorId: string, guardianId: string): Promise<void> {
     await this.#update(minorId, (record) => ({ ...record, status: 'active', guardianId }));
@@ -180,6 +216,7 @@ export class Accounts {
       guardianId: null,
       passwordHash: null,
       sealed: null,
+      passwordChangeRequired: false,
       lookups: { ...record.lookups, networkNumber: null, phone: null },
     }));
   }
@@ -211,6 +248,7 @@ export class Accounts {
       guardianId: record.guardianId,
       personHash: record.lookups.person,
       identity: this.#cipher.open(record.sealed, record.id) as Identity,
+      passwordChangeRequired: record.passwordChangeRequired,
     };
   }
 }

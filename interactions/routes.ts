@@ -21,6 +21,8 @@ import { signInRoutes, type SignInDependencies } from './sign-in-routes.ts';
 export interface InteractionDependencies extends Omit<SignInDependencies, 'kit'> {
   provider: Provider;
   admission: PlatformAdmission;
+  /** Cyber ID's own clients (the portal): the person is not asked to consent to show them their own account. */
+  firstPartyClients: ReadonlySet<string>;
 }
 
 const consentForm = z.object({
@@ -44,6 +46,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (interaction.prompt.name === 'login') return showSignIn(ctx, interaction, client);
     if (interaction.prompt.name !== 'consent') throw new Error(`unhandled prompt ${interaction.prompt.name}`);
     if (interaction.prompt.reasons.includes(ADMISSION_REASON)) return showAdmission(ctx, interaction, client);
+    if (deps.firstPartyClients.has(client.clientId)) return consentToFirstParty(ctx, interaction);
     return showConsent(ctx, interaction, client, await grantOf(interaction), {});
   });
 
@@ -89,6 +92,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     logger.info({ event: 'interaction.refused', client: interaction.params.client_id, prompt: interaction.prompt.name, requestId: ctx.state.requestId }, 'person refused');
     return kit.finish(ctx, { error: 'access_denied', error_description: 'End-User refused the request' }, false);
   });
+
+  /** The portal shows the person their own account: nothing is released, so nothing is asked. */
+  async function consentToFirstParty(ctx: Context, interaction: Interaction): Promise<void> {
+    const grant = await grantOf(interaction) ?? new kit.provider.Grant({ accountId: interaction.session!.accountId, clientId: String(interaction.params.client_id) });
+    grant.addOIDCScope('openid');
+    return kit.finish(ctx, { consent: { grantId: await grant.save() } }, true);
+  }
 
   /** Under the platform's minimum age: a page that says so. A minor waiting for a guardian: a page that waits. */
   async function showAdmission(ctx: Context, interaction: Interaction, client: Client): Promise<void> {

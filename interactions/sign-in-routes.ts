@@ -8,9 +8,11 @@ import type { Context } from 'koa';
 import { renderSVG } from 'uqr';
 import { z } from 'zod';
 import type { Account, Accounts } from '../server/identity/accounts.ts';
+import type { SecurityActivity } from '../server/identity/activity.ts';
 import { acrOf, amrOf, essentialAcrBelowPolicy, factorsOf, LOA3, requiredAcr, statedAcr, type Acr, type AcrRequest, type Factor } from '../server/identity/assurance.ts';
 import { SIMULATED_SUBJECTS, SimulatedFaceVerifier, type FaceVerifier } from '../server/identity/face.ts';
 import type { OneTimeCodes } from '../server/identity/one-time-codes.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, passwordProblem, personalStrings } from '../server/identity/password-policy.ts';
 import { webauthnResponse, type Passkeys } from '../server/identity/passkeys.ts';
 import { maskPhone } from '../server/identity/sms.ts';
 import type { ScanSignIns } from '../server/identity/scan-sign-in.ts';
@@ -33,6 +35,7 @@ export interface SignInDependencies {
   throttle: CredentialThrottle;
   signIns: SignIns;
   scans: ScanSignIns;
+  activity: SecurityActivity;
   logger: Logger;
   metrics: Metrics;
 }
@@ -48,6 +51,7 @@ const loginForm = z.object({
 const codeForm = z.object({ csrf: z.string().optional(), code: z.string().trim().max(16).default('') });
 const faceForm = z.object({ csrf: z.string().optional(), subject: z.enum(SIMULATED_SUBJECTS).optional() });
 const csrfOnly = z.object({ csrf: z.string().optional() });
+const newPasswordForm = z.object({ csrf: z.string().optional(), password: z.string().max(MAX_PASSWORD_LENGTH * 4).default(''), confirm: z.string().max(MAX_PASSWORD_LENGTH * 4).default('') });
 
 type FieldErrors = Partial<Record<string, string>>;
 interface PageState {
@@ -73,7 +77,7 @@ export function requiredFor(interaction: Interaction, client: Client): Acr {
 }
 
 export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Context, interaction: Interaction, client: Client) => Promise<void> {
-  const { kit, accounts, passkeys, faces, codes, throttle, signIns, scans, logger, metrics } = deps;
+  const { kit, accounts, passkeys, faces, codes, throttle, signIns, scans, activity, logger, metrics } = deps;
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
 
@@ -86,6 +90,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     const account = progress && await accounts.findById(progress.accountId);
     if (!progress || account?.status !== 'active') return showIdentify(ctx, interaction, client, state);
     const step = nextStep(progress, requiredFor(interaction, client));
+    if (step === 'done' && account.passwordChangeRequired) return showNewPassword(ctx, interaction, client, state);
     if (step === 'done') return redirect(ctx, await complete(ctx, interaction, client, progress, account));
     if (step === 'code') {
       if (canReceiveCode(account) && progress.codeSentAt === undefined) await sendCode(interaction, account, progress);
@@ -106,7 +111,8 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   /** Where the browser goes after a proven factor: the next step, or back to the platform's flow. */
   async function advance(ctx: Context, interaction: Interaction, client: Client, progress: SignInProgress, account: Account): Promise<string> {
     const step = nextStep(progress, requiredFor(interaction, client));
-    if (step === 'done') return complete(ctx, interaction, client, progress, account);
+    // After "this wasn't me", the sign-in ends with choosing a new password (a page of its own).
+    if (step === 'done' && !account.passwordChangeRequired) return complete(ctx, interaction, client, progress, account);
     if (step === 'code' && canReceiveCode(account) && progress.codeSentAt === undefined) await sendCode(interaction, account, progress);
     return `/interaction/${interaction.uid}`;
   }
@@ -117,6 +123,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     await throttle.succeeded({ account: account.id, ip: ctx.ip });
     await signIns.clear(interaction.uid);
     metrics.signIns.inc({ method: progress.factors[0]!, outcome: 'success' });
+    await activity.record(account.id, 'sign_in', originOf(ctx), { method: amrOf(factors).join(' '), acr, platform: String(interaction.params.client_id) });
     logger.info({ event: 'sign_in.succeeded', acr, amr: amrOf(factors), client: interaction.params.client_id, interaction: interaction.uid, requestId: ctx.state.requestId }, 'sign-in succeeded');
     return kit.result(ctx, { login: { accountId: account.id, acr, amr: amrOf(factors) } }, false);
   }
@@ -132,6 +139,11 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   async function failed(ctx: Context, attempt: Attempt, method: Factor, interaction: Interaction): Promise<Verdict> {
     metrics.signIns.inc({ method, outcome: 'failure' });
     const verdict = await throttle.failed(attempt);
+    if (attempt.account && !attempt.account.startsWith('unknown:')) {
+      const detail = { method, platform: String(interaction.params.client_id) };
+      await activity.record(attempt.account, 'sign_in_failed', originOf(ctx), detail);
+      if (!verdict.allowed) await activity.record(attempt.account, 'locked', originOf(ctx), { ...detail, minutes: String(Math.ceil(verdict.retryAfter / 60)) });
+    }
     logger.info({ event: verdict.allowed ? 'sign_in.failed' : 'sign_in.locked', method, client: interaction.params.client_id, interaction: interaction.uid, requestId: ctx.state.requestId }, 'sign-in failed');
     return verdict;
   }
@@ -147,7 +159,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   }
 
   // Reloading or going back to a form's address (a GET) returns to the interaction's current step.
-  router.get(['/login', '/code', '/code/resend', '/face'], (ctx) => kit.backToInteraction(ctx));
+  router.get(['/login', '/code', '/code/resend', '/face', '/new-password'], (ctx) => kit.backToInteraction(ctx));
 
   router.post('/login', form, async (ctx) => {
     const body = loginForm.parse(ctx.request.body ?? {});
@@ -242,6 +254,22 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     return showFace(ctx, interaction, client, { fieldErrors: { subject: result.live ? 'login.error.face_mismatch' : 'login.error.face_not_live' }, status: 401 });
   });
 
+  router.post('/new-password', form, async (ctx) => {
+    const body = newPasswordForm.parse(ctx.request.body ?? {});
+    const interaction = await kit.load(ctx, body.csrf);
+    const current = interaction.prompt.name === 'login' ? await progressOf(interaction) : undefined;
+    if (!current?.account.passwordChangeRequired) return kit.backToInteraction(ctx);
+    const { progress, account } = current;
+    const client = await kit.clientOf(interaction);
+    if (nextStep(progress, requiredFor(interaction, client)) !== 'done') return kit.backToInteraction(ctx);
+    const problem = passwordProblem(body.password, personalStrings(account.identity));
+    if (problem) return showNewPassword(ctx, interaction, client, { fieldErrors: { password: `enrol.error.password_${problem}` }, status: 400 });
+    if (body.password !== body.confirm) return showNewPassword(ctx, interaction, client, { fieldErrors: { confirm: 'enrol.error.invalid.confirm' }, status: 400 });
+    await accounts.changePassword(account.id, body.password);
+    await activity.record(account.id, 'password_changed', originOf(ctx));
+    return redirect(ctx, await complete(ctx, interaction, client, progress, { ...account, passwordChangeRequired: false }));
+  });
+
   // Passkey sign-in (the network credential), driven by /static/passkey.js; JSON in and out.
   router.post('/passkey/options', json, async (ctx) => {
     const interaction = await kit.load(ctx, ctx.get('x-csrf-token'));
@@ -329,6 +357,16 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     }, state);
   }
 
+  function showNewPassword(ctx: Context, interaction: Interaction, client: Client, state: PageState): void {
+    const fieldErrors = state.fieldErrors ?? {};
+    render(ctx, interaction, 'login-new-password', {
+      ...common(ctx, interaction, client, state),
+      minLength: MIN_PASSWORD_LENGTH,
+      fieldErrors,
+      errors: Object.entries(fieldErrors).map(([field, key]) => ({ field, key: key!, params: { min: String(MIN_PASSWORD_LENGTH) } })),
+    }, state);
+  }
+
   function common(ctx: Context, interaction: Interaction, client: Client, state: PageState) {
     const required = requiredFor(interaction, client);
     return {
@@ -346,6 +384,10 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   }
 
   return (ctx, interaction, client) => show(ctx, interaction, client);
+}
+
+function originOf(ctx: Context): { userAgent: string; ip: string } {
+  return { userAgent: ctx.get('user-agent'), ip: ctx.ip };
 }
 
 function redirect(ctx: Context, to: string): void {

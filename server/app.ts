@@ -22,8 +22,14 @@ import type { OneTimeCodes } from './identity/one-time-codes.ts';
 import { ScanSignIns } from './identity/scan-sign-in.ts';
 import { CredentialThrottle } from './identity/throttle.ts';
 import type { Passkeys } from './identity/passkeys.ts';
+import type { SecurityActivity } from './identity/activity.ts';
+import type { DisclosureLedger } from './identity/ledger.ts';
+import { recordDisclosures } from './disclosures.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { Connections } from './portal/connections.ts';
+import { PORTAL_CLIENT_ID, type PortalClient } from './portal/first-party.ts';
+import { portalRoutes } from './portal/routes.ts';
 
 export interface AppDependencies {
   provider: Provider;
@@ -36,10 +42,16 @@ export interface AppDependencies {
   admission: PlatformAdmission;
   codes: OneTimeCodes;
   faces: FaceVerifier;
+  ledger: DisclosureLedger;
+  activity: SecurityActivity;
+  portalClient: PortalClient;
   logger: Logger;
   metrics: Metrics;
   production: boolean;
 }
+
+/** Cyber ID's own clients (the portal): not platforms, so never in the ledger or the list of connected platforms. */
+const FIRST_PARTY_CLIENTS: ReadonlySet<string> = new Set([PORTAL_CLIENT_ID]);
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const STATIC_DIR = new URL('../interactions/static/', import.meta.url);
@@ -52,11 +64,12 @@ const STATIC_FILES: Record<string, { type: string; body: Buffer }> = {
 };
 
 export function mountApp(deps: AppDependencies): void {
-  const { provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, faces, logger, metrics, production } = deps;
+  const { provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, faces, ledger, activity, logger, metrics, production } = deps;
   (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logger.error({ err: error, requestId: ctx?.state?.requestId }, 'unhandled error'));
 
   provider.use(requestContext(logger, production));
   provider.use(metrics.middleware());
+  provider.use(recordDisclosures(ledger, FIRST_PARTY_CLIENTS, logger));
 
   const operations = new Router();
   operations.get('/healthz', (ctx) => {
@@ -87,8 +100,8 @@ export function mountApp(deps: AppDependencies): void {
   const throttle = new CredentialThrottle(store.rateLimiter);
   const scans = new ScanSignIns(store.shortLived);
   provider.use(interactionRoutes({
-    provider, issuer, accounts, passkeys, faces, codes, throttle, admission, scans,
-    signIns: new SignIns(store.shortLived), logger, metrics,
+    provider, issuer, accounts, passkeys, faces, codes, throttle, admission, scans, activity,
+    signIns: new SignIns(store.shortLived), firstPartyClients: FIRST_PARTY_CLIENTS, logger, metrics,
   }).routes());
   provider.use(scanApprovalRoutes({ provider, accounts, scans, throttle, logger, metrics }).routes());
   const guardianSessions = new GuardianSessions(store.shortLived, accounts);
@@ -98,6 +111,11 @@ export function mountApp(deps: AppDependencies): void {
     const client = await provider.Client.find(clientId);
     return client?.clientName ?? clientId;
   };
+  const connections = new Connections({ provider, store, ledger, firstPartyClients: FIRST_PARTY_CLIENTS, logger });
+  provider.use(portalRoutes({
+    provider, issuer, store, client: deps.portalClient, accounts, passkeys, codes, throttle, guardianship, admission,
+    connections, ledger, activity, logger,
+  }).routes());
   provider.use(guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes());
 }
 

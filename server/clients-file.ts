@@ -5,6 +5,7 @@ import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
 import type { Store } from '../adapters/types.ts';
 import { SUPPORTED_SCOPES } from './identity/claims.ts';
+import { PORTAL_CLIENT_ID } from './portal/first-party.ts';
 import { policySchema, policyProblems } from './policy.ts';
 
 /** The one placeholder a clients file may use: the origin of the demo site that hosts the demo platforms' documents. */
@@ -22,12 +23,15 @@ const url = z.url({ protocol: /^https?$/ });
 
 export const clientSchema = z.object({
   // oidc-provider keys session state by client id, and MongoDB field names cannot hold dots.
-  client_id: z.string().regex(/^[A-Za-z0-9_-]{3,64}$/, 'letters, digits, "-" and "_" only (3–64 characters, no dots)'),
+  client_id: z.string().regex(/^[A-Za-z0-9_-]{3,64}$/, 'letters, digits, "-" and "_" only (3–64 characters, no dots)')
+    .refine((id) => id !== PORTAL_CLIENT_ID, `"${PORTAL_CLIENT_ID}" is Cyber ID's own account portal`),
   client_secret: z.string().min(32, 'must be at least 32 characters').optional(),
   client_name: z.string().min(1),
   application_type: z.enum(['web', 'native']).optional(),
   redirect_uris: z.array(url).min(1),
   post_logout_redirect_uris: z.array(url).optional(),
+  backchannel_logout_uri: url.optional(),
+  backchannel_logout_session_required: z.boolean().optional(),
   sector_identifier_uri: z.url({ protocol: /^https$/ }).optional(),
   scope,
   grant_types: z.array(z.enum(['authorization_code', 'refresh_token'])).optional(),
@@ -65,7 +69,7 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** In production a code may only travel over https, or to the person's own machine (native apps). */
 function insecureRedirects(client: ClientMetadata): string[] {
-  return [...client.redirect_uris, ...(client.post_logout_redirect_uris ?? [])]
+  return [...client.redirect_uris, ...(client.post_logout_redirect_uris ?? []), ...(client.backchannel_logout_uri ? [client.backchannel_logout_uri] : [])]
     .filter((uri) => new URL(uri).protocol === 'http:' && !LOOPBACK.has(new URL(uri).hostname));
 }
 

@@ -28,6 +28,8 @@ const envSchema = z.object({
   CYBERID_SMS_URL: z.url({ protocol: /^https?$/ }).optional(),
   CYBERID_DEMO: bool.optional(),
   CYBERID_DEMO_SITE_PORT: port.default(3443),
+  CYBERID_LEDGER_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
+  CYBERID_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(180),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -60,6 +62,8 @@ export interface Config {
   authorities: { registry: string | undefined; faceVerifier: string | undefined; sms: string | undefined };
   demo: boolean;
   demoSitePort: number;
+  /** Days the disclosure ledger and the security activity are kept for the person to read. */
+  retention: { ledgerDays: number; activityDays: number };
 }
 
 export class ConfigError extends Error {
@@ -165,6 +169,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     authorities: { registry: env.CYBERID_REGISTRY_URL, faceVerifier: env.CYBERID_FACE_VERIFIER_URL, sms: env.CYBERID_SMS_URL },
     demo,
     demoSitePort: env.CYBERID_DEMO_SITE_PORT,
+    retention: { ledgerDays: env.CYBERID_LEDGER_RETENTION_DAYS, activityDays: env.CYBERID_ACTIVITY_RETENTION_DAYS },
   };
 }
 

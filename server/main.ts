@@ -18,11 +18,16 @@ import { Passkeys } from './identity/passkeys.ts';
 import { AttributeCipher, LookupHasher } from './identity/protection.ts';
 import { HttpIdentityRegistry, readSimulationSeed, SimulatedRegistry, type IdentityRegistry } from './identity/registry.ts';
 import { HttpSmsSender, OutboxSmsSender, type SmsSender } from './identity/sms.ts';
+import { SecurityActivity } from './identity/activity.ts';
+import { DisclosureLedger } from './identity/ledger.ts';
 import { loadOrCreateSigningKeys, resolveSecrets } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { outboundFetch } from './outbound.ts';
+import { PortalClient, portalClientSecret, registerPortalClient } from './portal/first-party.ts';
 import { createProvider } from './provider.ts';
+
+const HOUR_MS = 3600 * 1000;
 
 export interface RunningServer {
   url: string;
@@ -80,13 +85,18 @@ export async function start(config: Config, logger: Logger): Promise<RunningServ
       accounts,
       admission,
       logger,
-      fetch: outboundFetch(demoSite),
+      fetch: outboundFetch(demoSite, !config.production),
     });
+    const ledger = new DisclosureLedger(store.disclosures, config.retention.ledgerDays);
+    const activity = new SecurityActivity(store.securityEvents, config.retention.activityDays);
+    const portalSecret = portalClientSecret(secrets.cookieKeys[0]!);
     mountApp({
-      provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes,
-      faces: authorities.faces, logger, metrics, production: config.production,
+      provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity,
+      portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
     });
+    await registerPortalClient(provider, store, issuer, portalSecret);
     await registerClients(provider, store, clients, config.clientsFile);
+    cleanup.push(enforceRetention(ledger, activity, logger));
 
     const demoCredentials = config.demo && authorities.simulatedRegistry ? await seedDemoAccounts(accounts, authorities.simulatedRegistry) : [];
     handler = provider.callback();
@@ -121,6 +131,17 @@ function connectAuthorities(config: Config, logger: Logger): Authorities {
     sms: sms ? new HttpSmsSender(sms) : new OutboxSmsSender(config.dataDir, logger),
     simulatedRegistry,
   };
+}
+
+/** Deletes ledger and activity entries past retention now and every hour; returns the step that stops it. */
+function enforceRetention(ledger: DisclosureLedger, activity: SecurityActivity, logger: Logger): () => Promise<void> {
+  const sweep = () => Promise.all([ledger.sweep(), activity.sweep()])
+    .then(([disclosures, events]) => { if (disclosures || events) logger.info({ disclosures, events }, 'entries past retention deleted'); })
+    .catch((error: unknown) => logger.error({ err: error }, 'retention sweep failed'));
+  void sweep();
+  const timer = setInterval(sweep, HOUR_MS);
+  timer.unref();
+  return async () => clearInterval(timer);
 }
 
 function closeServer(server: ReturnType<typeof createServer>): Promise<void> {

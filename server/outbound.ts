@@ -1,5 +1,7 @@
-// Outbound HTTP of the provider (sector_identifier_uri, jwks_uri). Everything goes through oidc-provider's
-// SSRF-guarded dispatcher, except the local demo site, which is trusted by its exact origin and certificate.
+// Outbound HTTP of the provider (sector_identifier_uri, jwks_uri, back-channel logout). Everything goes through
+// oidc-provider's SSRF-guarded dispatcher, except the local demo site, which is trusted by its exact origin
+// and certificate, and, outside production only, platforms on this machine (a developer's platform on
+// localhost must be able to receive its back-channel logout tokens).
 import type { Configuration } from 'oidc-provider';
 import { Agent, fetch as undiciFetch } from 'undici';
 
@@ -11,13 +13,16 @@ export interface PinnedOrigin {
 
 type Fetch = NonNullable<Configuration['fetch']>;
 
-export function outboundFetch(pinned?: PinnedOrigin): Fetch {
-  if (!pinned) return (url, options) => fetch(url, options);
-  const agent = new Agent({ connect: { ca: pinned.certificate } });
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export function outboundFetch(pinned?: PinnedOrigin, allowLoopback = false): Fetch {
+  const agent = pinned && new Agent({ connect: { ca: pinned.certificate } });
   return (url, options) => {
-    if (new URL(url).origin !== pinned.origin) return fetch(url, options);
+    const target = new URL(url);
+    const pinnedHere = pinned && target.origin === pinned.origin;
+    if (!pinnedHere && !(allowLoopback && LOOPBACK.has(target.hostname))) return fetch(url, options);
     const { dispatcher: _ssrfGuard, ...rest } = options as RequestInit & { dispatcher?: unknown };
-    // No redirects: a redirect would leave the pinned origin without oidc-provider's SSRF guard.
-    return undiciFetch(url as string | URL, { ...(rest as object), redirect: 'error', dispatcher: agent }) as unknown as Promise<Response>;
+    // No redirects: a redirect would leave the trusted origin without oidc-provider's SSRF guard.
+    return undiciFetch(url as string | URL, { ...(rest as object), redirect: 'error', ...(agent && pinnedHere ? { dispatcher: agent } : {}) }) as unknown as Promise<Response>;
   };
 }

@@ -73,6 +73,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
       openid: ['sub', 'acr', 'amr', 'auth_time'],
     } as unknown as Configuration['claims'],
     findAccount: async (ctx, id) => findAccount(deps.accounts, id, allowedScopes(ctx.oidc.client)),
+    // The level of the sign-in behind an access token travels with it (stored with opaque tokens, returned by
+    // introspection), so a userinfo release is written to the ledger with its acr like an ID token's.
+    extraTokenClaims: async (ctx) => {
+      const source = (ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken) as { acr?: string } | undefined;
+      return source?.acr ? { acr: source.acr } : undefined;
+    },
     loadExistingGrant: async (ctx) => loadExistingGrant(ctx, deps.store),
 
     clientAuthMethods: ['client_secret_basic', 'private_key_jwt', 'none'],
@@ -137,6 +143,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      // Platforms that register a backchannel_logout_uri are told when a person signs out, revokes them in the portal, or ends every session.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => renderLogoutPage(ctx, form),

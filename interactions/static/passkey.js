@@ -1,6 +1,7 @@
 // Passkeys in the browser, with @simplewebauthn/browser (served as /static/webauthn.js). The #passkey box
-// says what to do: data-mode="register" (end of enrolment) or "sign-in" (login page), data-path the
-// endpoint (its /options first), data-csrf the token the server checks in a header.
+// says what to do: data-mode="register" (end of enrolment, the portal) or "sign-in" (login page), data-path
+// the endpoint (its /options first), data-csrf the token the server checks in a header, and data-reload
+// whether the page reloads after a registration (the portal's list of passkeys).
 (() => {
   const box = document.getElementById('passkey');
   const button = box.querySelector('[data-start]');
@@ -39,6 +40,7 @@
         const response = await startRegistration({ optionsJSON });
         await post(box.dataset.path, { response, name: document.getElementById('passkey_name').value });
         done.hidden = false;
+        if ('reload' in box.dataset) window.location.reload();
       } else {
         const response = await startAuthentication({ optionsJSON });
         window.location.assign((await post(box.dataset.path, response)).redirect_to);

@@ -10,7 +10,7 @@ import { ageOn, todayInChina } from '../identity/claims.ts';
 import { checkDocumentNumber, type FormatProblem, type IdentityDocument } from '../identity/documents.ts';
 import type { FaceVerifier } from '../identity/face.ts';
 import type { OneTimeCodes } from '../identity/one-time-codes.ts';
-import { passwordProblem, type PasswordProblem } from '../identity/password-policy.ts';
+import { passwordProblem, personalStrings, type PasswordProblem } from '../identity/password-policy.ts';
 import { normalisePhone } from '../identity/phone.ts';
 import type { AttributeCipher } from '../identity/protection.ts';
 import type { DocumentClaim, IdentityRegistry, MismatchReason, PersonRecord } from '../identity/registry.ts';
@@ -197,8 +197,7 @@ export class Enrolments {
   async submitPassword(id: string, state: EnrolmentState, password: string): Promise<StepResult> {
     if (state.step !== 'password' || !state.person || !state.document || state.phone === undefined) return wrongStep(state);
     const { person, document } = state;
-    const personal = [state.phone ?? '', state.phone?.replace(/^\+86/, '') ?? '', person.birthdate, person.birthdate.replaceAll('-', ''), document.number, person.name];
-    const problem = passwordProblem(password, personal);
+    const problem = passwordProblem(password, personalStrings({ phone: state.phone, birthdate: person.birthdate, documentNumber: document.number, name: person.name }));
     if (problem) return refuse(state, { code: `password_${problem}`, field: 'password' });
 
     const minor = ageOn(person.birthdate, todayInChina()) < ADULT_AGE;

@@ -1,6 +1,6 @@
 // Who may use a platform: its operator's minimum age, and for platforms flagged for guardian approval,
 // a minor's guardian saying yes before anything is shared.
-import type { PlatformApprovalRepository } from '../../adapters/types.ts';
+import type { PlatformApprovalRecord, PlatformApprovalRepository } from '../../adapters/types.ts';
 import type { ClientPolicy } from '../policy.ts';
 import type { Account, Accounts } from './accounts.ts';
 import { ageOn, todayInChina } from './claims.ts';
@@ -56,6 +56,12 @@ export class PlatformAdmission {
     return pending.filter((entry) => entry !== undefined);
   }
 
+  /** Every platform request made for this minor and the guardian's decision on it, oldest first. */
+  decisionsFor(minor: Account): Promise<PlatformApprovalRecord[]> {
+    return this.#approvals.listFor(minor.id);
+  }
+
+  /** The guardian's decision on a request, first or changed; false unless this guardian is the minor's. */
   async decide(guardian: Account, minorId: string, clientId: string, decision: 'approved' | 'declined'): Promise<boolean> {
     const minor = await this.#accounts.findById(minorId);
     if (guardian.status !== 'active' || minor?.guardianId !== guardian.id) return false;

@@ -13,7 +13,7 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { z } from 'zod';
-import type { PasskeyRepository, ShortLivedStore } from '../../adapters/types.ts';
+import type { PasskeyRecord, PasskeyRepository, ShortLivedStore } from '../../adapters/types.ts';
 import type { Account } from './accounts.ts';
 
 const CEREMONY_SECONDS = 300;
@@ -128,6 +128,23 @@ export class Passkeys {
     if (handle && Buffer.from(handle, 'base64url').toString('utf8') !== passkey.accountId) return undefined;
     await this.#repository.recordUse(passkey.id, verification.authenticationInfo.newCounter, Date.now());
     return passkey.accountId;
+  }
+
+  /** The account's passkeys, oldest first (what the portal lists). */
+  list(accountId: string): Promise<PasskeyRecord[]> {
+    return this.#repository.listByAccount(accountId);
+  }
+
+  rename(accountId: string, id: string, name: string): Promise<boolean> {
+    return this.#repository.rename(accountId, id, name);
+  }
+
+  remove(accountId: string, id: string): Promise<boolean> {
+    return this.#repository.remove(accountId, id);
+  }
+
+  removeAllOf(accountId: string): Promise<void> {
+    return this.#repository.removeAllOf(accountId);
   }
 
   async #consume<T>(key: string): Promise<T | undefined> {

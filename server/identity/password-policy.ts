@@ -29,3 +29,8 @@ export function passwordProblem(password: string, personal: string[]): PasswordP
   if (result.score >= MIN_SCORE) return undefined;
   return dictionaries.some((name) => name && COMMON_LISTS.has(name)) ? 'common' : 'weak';
 }
+
+/** The person's own strings a password is checked against, in the forms people type them. */
+export function personalStrings(person: { phone: string | null; birthdate: string; documentNumber: string; name: string }): string[] {
+  return [person.phone ?? '', person.phone?.replace(/^\+86/, '') ?? '', person.birthdate, person.birthdate.replaceAll('-', ''), person.documentNumber, person.name];
+}

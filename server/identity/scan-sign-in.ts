@@ -4,8 +4,8 @@
 // use, bound to one interaction (the first browser's cookie), and the approving device is told which
 // platform and which browser asked; a wrong number burns the code.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import Bowser from 'bowser';
 import type { ShortLivedStore } from '../../adapters/types.ts';
+import { describeBrowser } from './activity.ts';
 
 export const SCAN_LIFETIME_SECONDS = 120;
 
@@ -86,12 +86,6 @@ export class ScanSignIns {
     await this.#store.delete(interactionKey(interactionUid));
     return { status: 'approved', accountId: request.accountId! };
   }
-}
-
-function describeBrowser(userAgent: string): string {
-  const parsed = Bowser.parse(userAgent || 'unknown');
-  const browser = [parsed.browser.name, parsed.browser.version?.split('.')[0]].filter(Boolean).join(' ');
-  return [browser || 'Unknown browser', parsed.os.name].filter(Boolean).join(' · ');
 }
 
 /** Three different two-digit numbers, one of them the match, in random order. */

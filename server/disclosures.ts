@@ -1,0 +1,49 @@
+// Writes the disclosure ledger from what oidc-provider actually answered: the identity claims in each ID
+// token from the token endpoint and in each userinfo response, with the acr of the sign-in behind them.
+// Fails closed: a release that cannot be written to the ledger is not delivered.
+import type { Context, Next } from 'koa';
+import { decodeJwt } from 'jose';
+import type { DisclosureChannel } from '../adapters/types.ts';
+import { releasedClaims, type DisclosureLedger } from './identity/ledger.ts';
+import type { Logger } from './logger.ts';
+
+interface OidcContext {
+  route?: string;
+  client?: { clientId: string };
+  account?: { accountId: string };
+  accessToken?: { extra?: { acr?: string } };
+}
+
+export function recordDisclosures(ledger: DisclosureLedger, firstPartyClients: ReadonlySet<string>, logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    await next();
+    const oidc = (ctx as Context & { oidc?: OidcContext }).oidc;
+    const route = oidc?.route;
+    if (ctx.status !== 200 || (route !== 'token' && route !== 'userinfo')) return;
+    const clientId = oidc!.client?.clientId;
+    const accountId = oidc!.account?.accountId;
+    if (!clientId || !accountId || firstPartyClients.has(clientId)) return;
+    const release = releaseOf(route, ctx.body, oidc!);
+    if (!release) return;
+    try {
+      await ledger.record(accountId, clientId, release.claims, release.acr, release.channel);
+    } catch (error) {
+      logger.error({ err: error, requestId: ctx.state.requestId }, 'disclosure ledger write failed; release withheld');
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'try again shortly' };
+    }
+  };
+}
+
+function releaseOf(route: 'token' | 'userinfo', body: unknown, oidc: OidcContext): { claims: string[]; acr: string | null; channel: DisclosureChannel } | undefined {
+  if (route === 'token') {
+    const idToken = (body as { id_token?: unknown } | undefined)?.id_token;
+    if (typeof idToken !== 'string') return undefined;
+    const payload = decodeJwt(idToken);
+    return { claims: releasedClaims(payload), acr: typeof payload.acr === 'string' ? payload.acr : null, channel: 'id_token' };
+  }
+  // A platform that registered signed userinfo gets a JWT; otherwise a JSON object.
+  const payload = typeof body === 'string' ? decodeJwt(body) : body as Record<string, unknown>;
+  return { claims: releasedClaims(payload), acr: oidc.accessToken?.extra?.acr ?? null, channel: 'userinfo' };
+}

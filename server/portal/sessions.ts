@@ -1,0 +1,84 @@
+// The portal's own session, opened only by the OIDC callback: 30 minutes idle, 12 hours at most, and never
+// longer than the provider session it came from (signing out of Cyber ID, "this wasn't me" or deleting the
+// account ends it on the next request).
+import { randomBytes } from 'node:crypto';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { ShortLivedStore } from '../../adapters/types.ts';
+import type { Account, Accounts } from '../identity/accounts.ts';
+
+const COOKIE = 'cyberid_account';
+const IDLE_SECONDS = 30 * 60;
+const MAX_AGE_MS = 12 * 3600 * 1000;
+/** Sensitive changes need a sign-in this recent (a fresh one through the provider otherwise). */
+export const RECENT_SIGN_IN_SECONDS = 5 * 60;
+
+export interface PortalSession {
+  accountId: string;
+  /** Epoch seconds of the sign-in at the provider (the ID token's auth_time). */
+  authTime: number;
+  acr: string;
+  /** Kept for RP-initiated logout (id_token_hint). */
+  idToken: string;
+  createdAt: number;
+  /** A new phone number waiting for its one-time code. */
+  pendingPhone?: string;
+}
+
+export interface SignedIn {
+  id: string;
+  session: PortalSession;
+  account: Account;
+}
+
+export class PortalSessions {
+  readonly #store: ShortLivedStore;
+  readonly #provider: Provider;
+  readonly #accounts: Accounts;
+
+  constructor(store: ShortLivedStore, provider: Provider, accounts: Accounts) {
+    this.#store = store;
+    this.#provider = provider;
+    this.#accounts = accounts;
+  }
+
+  /** A fresh session id at every sign-in (no fixation). */
+  async open(ctx: Context, session: PortalSession): Promise<void> {
+    await this.close(ctx);
+    const id = randomBytes(24).toString('base64url');
+    await this.#store.set(key(id), session, IDLE_SECONDS);
+    ctx.cookies.set(COOKIE, id, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/account', overwrite: true });
+  }
+
+  /** The signed-in person, with the idle time renewed; undefined (and the session ended) once it no longer holds. */
+  async current(ctx: Context): Promise<SignedIn | undefined> {
+    const id = ctx.cookies.get(COOKIE, { signed: true });
+    const session = id ? await this.#store.get<PortalSession>(key(id)) : undefined;
+    if (!id || !session) return undefined;
+    const providerSession = await this.#provider.Session.get(ctx as never);
+    const account = await this.#accounts.findById(session.accountId);
+    if (providerSession.accountId !== session.accountId || account?.status !== 'active' || Date.now() - session.createdAt > MAX_AGE_MS) {
+      await this.close(ctx);
+      return undefined;
+    }
+    await this.#store.set(key(id), session, IDLE_SECONDS);
+    return { id, session, account };
+  }
+
+  async update(signedIn: SignedIn, change: Partial<PortalSession>): Promise<void> {
+    Object.assign(signedIn.session, change);
+    await this.#store.set(key(signedIn.id), signedIn.session, IDLE_SECONDS);
+  }
+
+  async close(ctx: Context): Promise<void> {
+    const id = ctx.cookies.get(COOKIE, { signed: true });
+    if (id) await this.#store.delete(key(id));
+    ctx.cookies.set(COOKIE, null, { path: '/account' });
+  }
+}
+
+export function signedInRecently(session: PortalSession, now = Date.now()): boolean {
+  return now / 1000 - session.authTime <= RECENT_SIGN_IN_SECONDS;
+}
+
+const key = (id: string) => `portal-session:${id}`;

@@ -128,7 +128,7 @@ describe('connected platforms and the disclosure ledger', () => {
     await expect(oidc.refreshTokenGrant(a.config, a.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await oidc.tokenIntrospection(a.config, a.tokens.access_token)).active).toBe(false);
     await expect(oidc.fetchUserInfo(a.config, a.tokens.access_token, a.tokens.claims()!.sub)).rejects.toThrow();
-    const logouts = (await receiver.verified(provider.url, 'platform-a')).slice(before);
+    const logouts = await receiver.verified(provider.url, 'platform-a', before);
     expect(logouts.map((token) => token.sub)).toContain(a.tokens.claims()!.sub);
     // B is untouched.
     expect((await oidc.tokenIntrospection(b.config, b.tokens.access_token)).active).toBe(true);
@@ -205,3 +205,130 @@ async function waitFor<T>(read: () => Promise<T>, expected: T, timeoutMs = 10_00
   }
   expect(last).toEqual(expected);
 }
+
+describe('security activity and "this wasn\'t me"', () => {
+  it('lists sign-ins and failures; "this wasn\'t me" ends every session and token, and the next sign-in sets a new password', async () => {
+    const mistaken = new FormBrowser(provider.url);
+    await mistaken.submit(expectPage(await mistaken.open(at('/account'))), '/login', { identifier: adult.identifier, password: 'not-the-password' }); // one failure to see
+
+    const first = new FormBrowser(provider.url);
+    const second = new FormBrowser(provider.url);
+    const security = await portalSignIn(first, adult, '/account/security');
+    await portalSignIn(second, adult);
+    const platform = await connect(second, PLATFORM_B, adult, { scope: 'openid verified' }, { claims: ['identity_verified', 'id_document_number'] });
+    const events = security.doc.querySelectorAll('#security-events li').map((li) => li.getAttribute('data-event'));
+    expect(events.slice(0, 2)).toEqual(['sign_in', 'sign_in_failed']);
+    expect(security.doc.querySelector('#security-events li')?.text).toMatch(/127\.0\.0\.0\/24/); // the network, never the address
+
+    const before = receiver.tokens.length;
+    const ended = expectPage(await first.submit(expectPage(await first.open(at('/account/security'))), '/account/security/not-me'));
+    expect(ended.doc.querySelector('h1')?.text).toBe('You have been signed out everywhere');
+    // Both browsers are signed out of the portal and of Cyber ID; the platform's tokens are dead.
+    for (const browser of [first, second]) {
+      const page = expectPage(await browser.open(at('/account')));
+      expect(page.doc.querySelector('form[action$="/login"]')).not.toBeNull();
+    }
+    expect((await oidc.tokenIntrospection(platform.config, platform.tokens.access_token)).active).toBe(false);
+    // Platform A (connected again since it was revoked) has a back-channel endpoint: it is told.
+    expect((await receiver.verified(provider.url, 'platform-a', before)).length).toBeGreaterThan(0);
+
+    // The next sign-in ends with choosing a new password, which then works.
+    const browser = new FormBrowser(provider.url);
+    const choose = await portalSignIn(browser, adult);
+    expect(choose.doc.querySelector('h1')?.text).toBe('Choose a new password');
+    const weak = expectPage(await browser.submit(choose, '/new-password', { password: 'password123', confirm: 'password123' }));
+    expect(weak.status).toBe(400);
+    const newPassword = 'violet-harbour-lantern-42';
+    const home = expectPage(await browser.submit(weak, '/new-password', { password: newPassword, confirm: newPassword }));
+    expect(home.url).toBe(at('/account').href);
+    adult = { ...adult, password: newPassword };
+    const activity = expectPage(await browser.open(at('/account/security')));
+    expect(activity.doc.querySelectorAll('#security-events li').slice(0, 3).map((li) => li.getAttribute('data-event'))).toEqual(['sign_in', 'password_changed', 'sessions_ended']);
+  });
+});
+
+describe('credentials', () => {
+  it('changes the password with the current one, and the phone number with a code sent to the new number', async () => {
+    const browser = new FormBrowser(provider.url);
+    const page = expectPage(await (async () => { await portalSignIn(browser, adult); return browser.open(at('/account/credentials')); })());
+    const wrong = expectPage(await browser.submit(page, '/account/password', { current: 'wrong-password-here', password: 'x', confirm: 'x' }));
+    expect([wrong.status, wrong.doc.querySelector('#current-error')?.text]).toEqual([401, 'The current password is not right.']);
+    const next = 'amber-glacier-window-77';
+    const changed = expectPage(await browser.submit(wrong, '/account/password', { current: adult.password, password: next, confirm: next }));
+    expect(changed.doc.querySelector('.notice')?.text).toBe('Your password has been changed.');
+    adult = { ...adult, password: next };
+
+    const taken = expectPage(await browser.submit(changed, '/account/phone', { phone: provider.minor.phone }));
+    expect(taken.status).toBe(409);
+    const newPhone = '13900139123';
+    const codePage = expectPage(await browser.submit(taken, '/account/phone', { phone: newPhone }));
+    expect(codePage.doc.querySelector('.lead')?.text).toContain('+86139****9123');
+    const done = expectPage(await browser.submit(codePage, '/account/phone/confirm', { code: lastCodeSentTo(provider.dataDir, newPhone)! }));
+    expect(done.doc.querySelector('.notice')?.text).toBe('Your phone number has been changed.');
+    // The new number signs in (and receives the codes); the old one no longer does.
+    adult = { identifier: newPhone, password: adult.password, oneTimeCode: () => lastCodeSentTo(provider.dataDir, newPhone) };
+    expect((await portalSignIn(new FormBrowser(provider.url), adult)).url).toBe(at('/account').href);
+    const oldPhone = new FormBrowser(provider.url);
+    expect(expectPage(await oldPhone.submit(expectPage(await oldPhone.open(at('/account'))), '/login', { identifier: provider.adult.phone, password: adult.password })).status).toBe(401);
+  });
+
+  it('shows the personal network number after a recent sign-in, and can ask for a fresh one', async () => {
+    const browser = new FormBrowser(provider.url);
+    await portalSignIn(browser, adult);
+    const shown = expectPage(await browser.open(at('/account/network-number')));
+    expect(shown.doc.querySelector('#network-number')?.text.replace(/\s/g, '')).toBe(provider.adult.networkNumber.replace(/\s/g, ''));
+    // Signing in again (prompt=login) asks for the password although the session is live.
+    const again = expectPage(await browser.open(at('/account/sign-in?again=1&return=%2Faccount%2Fcredentials')));
+    expect(again.doc.querySelector('form[action$="/login"]')).not.toBeNull();
+    expect((await portalSignIn(browser, adult, '/account/sign-in?again=1&return=%2Faccount%2Fcredentials')).url).toBe(at('/account/credentials').href);
+  });
+});
+
+describe("the guardian's view", () => {
+  it('approves a 16-year-old\'s pending platform, then revokes it for them', async () => {
+    const child = new FormBrowser(provider.url);
+    const config = await discover(provider.url, PLATFORM_D);
+    const request = await authorizationRequest(config, PLATFORM_D, { scope: 'openid age' });
+    const waiting = expectPage(await (async () => {
+      const login = expectPage(await child.open(request.url));
+      const code = expectPage(await child.submit(login, '/login', { identifier: minor.identifier, password: minor.password }));
+      return child.submit(code, '/code', { code: minor.oneTimeCode!()! });
+    })());
+    expect(waiting.doc.querySelector('h1')?.text).toBe('Your guardian needs to approve Platform D · Youth Reading Club');
+
+    const guardian = new FormBrowser(provider.url);
+    await portalSignIn(guardian, adult);
+    const family = expectPage(await guardian.open(at('/account/family')));
+    const section = family.doc.querySelector('section.minor')!;
+    const minorId = section.getAttribute('data-minor')!;
+    expect(section.querySelector('li[data-request=platform-d]')?.getAttribute('data-status')).toBe('pending');
+    const approved = expectPage(await guardian.submit(family, '/account/family/decide-platform', { minor: minorId, platform: 'platform-d', decision: 'approve' }));
+    expect(approved.doc.querySelector('.notice')?.text).toBe('Approved. Your child can continue to the platform.');
+
+    const tokens = await redeem(config, request, await continueToPlatform(child, await child.open(new URL(waiting.url)), minor));
+    const connected = expectPage(await guardian.open(at('/account/family')));
+    expect(connected.doc.querySelector('section.minor li[data-platform=platform-d]')).not.toBeNull();
+
+    const before = receiver.tokens.length;
+    const revoked = expectPage(await guardian.submit(connected, '/account/family/revoke', { minor: minorId, platform: 'platform-d' }));
+    expect(revoked.doc.querySelector('.notice')?.text).toMatch(/^Platform D · Youth Reading Club no longer has access to .+'s information\.$/);
+    expect(revoked.doc.querySelector('section.minor li[data-platform=platform-d]')).toBeNull();
+    expect(revoked.doc.querySelector('section.minor li[data-request=platform-d]')?.getAttribute('data-status')).toBe('declined');
+    expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
+    expect((await receiver.verified(provider.url, 'platform-d', before)).map((token) => token.sub)).toEqual([tokens.claims()!.sub]);
+
+    // The child cannot simply reconnect: the guardian's approval was withdrawn.
+    const again = await authorizationRequest(config, PLATFORM_D, { scope: 'openid age' });
+    expect(expectPage(await child.open(again.url)).doc.querySelector('h1')?.text).not.toBe('Allow Platform D · Youth Reading Club to know:');
+  });
+
+  it('lets nobody revoke for a child who is not theirs', async () => {
+    const guardianId = await accountIdOf(await (async () => { const b = new FormBrowser(provider.url); await portalSignIn(b, adult); return b; })());
+    const child = new FormBrowser(provider.url);
+    const page = await portalSignIn(child, minor);
+    expect(page.doc.querySelector('a[href="/account/family"]')).toBeNull(); // no family section for a minor without children
+    const csrf = page.doc.querySelector('input[name=csrf]')!.getAttribute('value')!;
+    const refused = expectPage(await child.open(at('/account/family/revoke'), { method: 'POST', body: new URLSearchParams({ csrf, minor: guardianId, platform: 'platform-b' }) }));
+    expect(refused.doc.querySelector('.notice')?.text).toBe('Platform B · National Qualification Exams had no access to revoke.');
+  });
+});

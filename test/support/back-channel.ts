@@ -9,8 +9,8 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 export interface BackChannelReceiver {
   url: string;
   tokens: string[];
-  /** Verifies every token received so far for `clientId` and returns their payloads. */
-  verified(issuer: string, clientId: string): Promise<JWTPayload[]>;
+  /** Verifies the tokens received from the `from`th on as tokens for `clientId`, and returns their payloads. */
+  verified(issuer: string, clientId: string, from?: number): Promise<JWTPayload[]>;
   close(): Promise<void>;
 }
 
@@ -31,9 +31,9 @@ export async function startBackChannelReceiver(): Promise<BackChannelReceiver> {
   return {
     url: `http://127.0.0.1:${port}/backchannel-logout`,
     tokens,
-    async verified(issuer, clientId) {
+    async verified(issuer, clientId, from = 0) {
       const jwks = createRemoteJWKSet(new URL('/jwks', issuer));
-      return Promise.all(tokens.map(async (token) => {
+      return Promise.all(tokens.slice(from).map(async (token) => {
         const { payload } = await jwtVerify(token, jwks, { issuer, audience: clientId, typ: 'logout+jwt' });
         if (!payload.events || !('http://schemas.openid.net/event/backchannel-logout' in (payload.events as object))) throw new Error('no back-channel logout event');
         if ('nonce' in payload) throw new Error('a logout token must not carry a nonce');

@@ -332,3 +332,37 @@ describe("the guardian's view", () => {
     expect(refused.doc.querySelector('.notice')?.text).toBe('Platform B · National Qualification Exams had no access to revoke.');
   });
 });
+
+describe('deleting the account', () => {
+  it('says what is kept, needs a tick, then erases the person and revokes everything', async () => {
+    const browser = new FormBrowser(provider.url);
+    const a = await connect(browser, PLATFORM_A, adult, { scope: 'openid verified' });
+    await portalSignIn(browser, adult);
+    const accountId = await accountIdOf(browser);
+    const explained = expectPage(await browser.open(at('/account/delete')));
+    expect(explained.doc.querySelectorAll('h2').map((h) => h.text)).toEqual(['What is deleted', 'What is kept, and why']);
+    const unticked = expectPage(await browser.submit(explained, '/account/delete'));
+    expect(unticked.status).toBe(400);
+    const before = receiver.tokens.length;
+    const deleted = expectPage(await browser.submit(unticked, '/account/delete', { understood: 'yes' }));
+    expect(deleted.doc.querySelector('h1')?.text).toBe('Your account has been deleted');
+
+    expect((await oidc.tokenIntrospection(a.config, a.tokens.access_token)).active).toBe(false);
+    expect((await receiver.verified(provider.url, 'platform-a', before)).map((token) => token.sub)).toContain(a.tokens.claims()!.sub);
+    const store = openSqliteStore(provider.dataDir);
+    try {
+      const record = (await store.accounts.findById(accountId))!;
+      expect([record.status, record.sealed, record.passwordHash, record.lookups.phone, record.lookups.networkNumber]).toEqual(['deleted', null, null, null, null]);
+      expect(await store.disclosures.list(accountId, 0, {})).toEqual([]);
+      expect(await store.securityEvents.list(accountId, 0, 10)).toEqual([]);
+      expect(await store.sessionsOf(accountId)).toEqual([]);
+      expect(await store.grantsOf(accountId)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+    const again = new FormBrowser(provider.url);
+    const refused = expectPage(await again.submit(expectPage(await again.open(at('/account'))), '/login', { identifier: adult.identifier, password: adult.password }));
+    expect(refused.status).toBe(401);
+  });
+});
+

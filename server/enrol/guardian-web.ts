@@ -1,7 +1,8 @@
 // The guardian's pages at /guardian: sign in with the guardian's own Cyber ID, approve or decline a
 // 14–17-year-old's waiting account or a minor's request to use a platform that needs a guardian's
-// approval, or start an enrolment for a child under 14. (The person's portal will
-// take these over; until then this is a short session of its own, 15 minutes, in the short-lived store.)
+// approval, or start an enrolment for a child under 14. A short session of its own, 15 minutes, in the
+// short-lived store. The portal's Family section (/account/family) does all of this behind a loa2 sign-in
+// and is meant to replace these pages.
 import { randomBytes } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';

@@ -15,7 +15,8 @@
 //  - "This wasn't me": signed in to the portal in two browsers, one signs out everywhere; the other's next
 //    portal page goes to a sign-in page, a platform's earlier token is inactive, and the next sign-in asks
 //    for a new password and then continues to the page asked for.
-// Every page is checked for console errors, failed resources and CSP violations. No wrong password is typed.
+// Every page is checked for console errors, failed resources and CSP violations, and every page screenshot
+// for message placeholders left unfilled. No wrong password is typed.
 // "This wasn't me" changes the adult's password, so it comes last. Screenshots go to test-artifacts/portal-*.png.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -83,8 +84,10 @@ async function openTab(): Promise<Tab> {
   return { context, page, problems: await watchForProblems(page) };
 }
 
+/** Screenshots the page, and checks that no message placeholder (`{platform}`) was left unfilled on it. */
 async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `portal-${name}.png`), fullPage: true });
+  expect([name, (await page.locator('body').innerText()).match(/\{[a-z_]+\}/g)]).toEqual([name, null]);
 }
 
 /** One authorization request of a platform, as the platform keeps it to redeem the code. */
@@ -204,7 +207,8 @@ async function introspect(flow: Flow, tokens: Tokens): Promise<boolean> {
     const adult = provider.adult;
     const { page, problems } = await openTab();
 
-    // Platform A: a password is enough; the person lets it stay connected (a refresh token).
+    // Platform A: a password is enough; the person lets it stay connected (a refresh token; oidc-provider
+    // ignores offline_access without prompt=consent).
     const flow = await startAt(page, PLATFORM_A, { scope: 'openid verified age offline_access', prompt: 'consent' });
     await enterPassword(page, adult);
     await expectHeading(page, `${PLATFORM_NAME.a} asks for your information`);
@@ -289,6 +293,8 @@ async function introspect(flow: Flow, tokens: Tokens): Promise<boolean> {
     const rows = await ledgerRows(page);
     expect(rows).toEqual(all.filter((row) => row.platform === 'platform-c'));
     expect(await page.locator('#ledger tbody tr td:nth-child(2)').allTextContents()).toEqual([PLATFORM_NAME.c, PLATFORM_NAME.c]);
+    expect(await page.locator('#ledger tbody tr td:nth-child(3)').allTextContents())
+      .toEqual(rows.map((row) => row.claims.map((claim) => t(`claim.${claim}.label`, { platform: PLATFORM_NAME.c })).join(', ')));
     expect(await page.locator('#ledger tbody tr td:nth-child(4)').allTextContents()).toEqual(['two factors', 'two factors']);
     await screenshot(page, 'history-filtered');
 

@@ -284,6 +284,31 @@ describe('credentials', () => {
   });
 });
 
+describe('passkeys', () => {
+  it('lists, renames and removes a passkey (removal after a recent sign-in)', async () => {
+    const browser = new FormBrowser(provider.url);
+    await portalSignIn(browser, adult);
+    const accountId = await accountIdOf(browser);
+    const store = openSqliteStore(provider.dataDir);
+    try { // registering one needs a WebAuthn authenticator: the Chromium enrolment suite does that; here it is put in place
+      await store.passkeys.insert({ id: 'cHJldGVuZC1wYXNza2V5', accountId, publicKey: 'AQID', counter: 0, transports: ['internal'], name: 'Old phone', createdAt: Date.now(), lastUsedAt: null });
+    } finally {
+      await store.close();
+    }
+    const page = expectPage(await browser.open(at('/account/credentials')));
+    expect(page.doc.querySelectorAll('#passkeys li strong').map((strong) => strong.text)).toEqual(['Old phone']);
+    const blank = expectPage(await browser.submit(page, '/account/passkeys/rename', { name: ' ' }));
+    expect([blank.status, blank.doc.querySelector('#name-cHJldGVuZC1wYXNza2V5-error')?.text]).toEqual([400, 'Enter a name for the passkey.']);
+    const renamed = expectPage(await browser.submit(blank, '/account/passkeys/rename', { name: 'Work laptop' }));
+    expect(renamed.doc.querySelectorAll('#passkeys li strong').map((strong) => strong.text)).toEqual(['Work laptop']);
+    const removed = expectPage(await browser.submit(renamed, '/account/passkeys/remove'));
+    expect(removed.doc.querySelector('.notice')?.text).toBe('The passkey has been removed. It can no longer sign you in.');
+    expect(removed.doc.querySelector('#passkeys')).toBeNull();
+    const events = expectPage(await browser.open(at('/account/security'))).doc.querySelectorAll('#security-events li').slice(0, 2).map((li) => li.getAttribute('data-event'));
+    expect(events).toEqual(['passkey_removed', 'passkey_renamed']);
+  });
+});
+
 describe("the guardian's view", () => {
   it('approves a 16-year-old\'s pending platform, then revokes it for them', async () => {
     const child = new FormBrowser(provider.url);

@@ -114,7 +114,7 @@ export function mountApp(deps: AppDependencies): void {
   const connections = new Connections({ provider, store, ledger, firstPartyClients: FIRST_PARTY_CLIENTS, logger });
   provider.use(portalRoutes({
     provider, issuer, store, client: deps.portalClient, accounts, passkeys, codes, throttle, guardianship, admission,
-    connections, ledger, activity, logger,
+    connections, ledger, activity, platformName, logger,
   }).routes());
   provider.use(guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes());
 }

@@ -26,8 +26,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { translator } from '../interactions/i18n.ts';
 import { ALL_CLAIMS } from '../server/identity/claims.ts';
 import { clientsWithBackChannel, startBackChannelReceiver, type BackChannelReceiver } from './support/back-channel.ts';
-import { ARTIFACTS, chromiumAvailable, launchChromium, watchForProblems } from './support/chromium.ts';
-import { authorizationRequest, discover, PLATFORM_A, PLATFORM_C, redeem, type AuthorizationRequest, type PlatformRegistration } from './support/platform.ts';
+import { expectHeading, openTab as openTabIn, startAt as startFlow, tokensAt, userinfoOf, type Flow, type Tokens } from './support/browser-platform.ts';
+import { ARTIFACTS, chromiumAvailable, launchChromium } from './support/chromium.ts';
+import { PLATFORM_A, PLATFORM_C, type PlatformRegistration } from './support/platform.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type DemoPerson, type RunningProvider } from './support/server.ts';
 
 const available = chromiumAvailable('portal browser tests');
@@ -66,23 +67,9 @@ afterAll(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-interface Tab {
-  context: BrowserContext;
-  page: Page;
-  /** Console errors, failed resources, uncaught errors and CSP violations of the page. */
-  problems: string[];
-}
-
-/** A browser of its own (cookies, session), whose platform callbacks are answered here, where a platform would get the code. */
-async function openTab(): Promise<Tab> {
-  const context = await browser.newContext({ locale: 'en', viewport: { width: 480, height: 900 }, acceptDownloads: true });
-  contexts.push(context);
-  await context.route(/^http:\/\/localhost:400[1-4]\//, (route) => route.fulfill({
-    status: 200, contentType: 'text/html', body: '<!doctype html><title>Platform</title><p id="platform-callback">platform callback</p>',
-  }));
-  const page = await context.newPage();
-  return { context, page, problems: await watchForProblems(page) };
-}
+/** A browser of its own (see support/browser-platform.ts), which may download the ledger's exports. */
+const openTab = () => openTabIn(browser, contexts, { acceptDownloads: true });
+const startAt = (page: Page, platform: PlatformRegistration, params: Record<string, string>) => startFlow(provider.url, page, platform, params);
 
 /** Screenshots the page, and checks that no message placeholder (`{platform}`) was left unfilled on it. */
 async function screenshot(page: Page, name: string): Promise<void> {
@@ -90,41 +77,8 @@ async function screenshot(page: Page, name: string): Promise<void> {
   expect([name, (await page.locator('body').innerText()).match(/\{[a-z_]+\}/g)]).toEqual([name, null]);
 }
 
-/** One authorization request of a platform, as the platform keeps it to redeem the code. */
-interface Flow {
-  platform: PlatformRegistration;
-  config: oidc.Configuration;
-  request: AuthorizationRequest;
-}
-
-type Tokens = Awaited<ReturnType<typeof redeem>>;
-
-/** The platform sends the browser to Cyber ID. */
-async function startAt(page: Page, platform: PlatformRegistration, params: Record<string, string>): Promise<Flow> {
-  const config = await discover(provider.url, platform);
-  const request = await authorizationRequest(config, platform, params);
-  await page.goto(request.url.href);
-  return { platform, config, request };
-}
-
-/** Waits until Cyber ID sends the browser back to the platform, which redeems the code. */
-async function tokensAt(page: Page, flow: Flow): Promise<Tokens> {
-  await page.waitForURL((url) => url.href.startsWith(`${flow.platform.redirectUri}?`));
-  return redeem(flow.config, flow.request, new URL(page.url()));
-}
-
-function userinfoOf(flow: Flow, tokens: Tokens): Promise<oidc.UserInfoResponse> {
-  return oidc.fetchUserInfo(flow.config, tokens.access_token, tokens.claims()!.sub);
-}
-
 /** The identity claims (the ledger's vocabulary) present in a released payload, in the claim table's order. */
 const identityClaimsOf = (payload: object): string[] => ALL_CLAIMS.filter((claim) => claim in payload);
-
-/** Waits for the page whose heading is `text`; fails showing the heading there is instead. */
-async function expectHeading(page: Page, text: string, timeout = 15_000): Promise<void> {
-  await page.getByRole('heading', { level: 1, name: text, exact: true }).waitFor({ timeout }).catch(() => undefined);
-  expect(await page.locator('h1').first().textContent()).toBe(text);
-}
 
 async function enterPassword(page: Page, person: DemoPerson): Promise<void> {
   await page.getByLabel('Network number or phone number').fill(person.phone);

@@ -20,10 +20,10 @@
 // Screenshots go to test-artifacts/signin-*.png.
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ARTIFACTS, chromiumAvailable, launchChromium, watchForProblems } from './support/chromium.ts';
-import { authorizationRequest, discover, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, type AuthorizationRequest, type PlatformRegistration } from './support/platform.ts';
+import { backAtPlatform, expectHeading, openTab as openTabIn, startAt as startFlow, tokensAt, userinfoOf, type Flow } from './support/browser-platform.ts';
+import { ARTIFACTS, chromiumAvailable, launchChromium } from './support/chromium.ts';
+import { PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, type PlatformRegistration } from './support/platform.ts';
 import { readQrCode } from './support/qr.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type DemoPerson, type RunningProvider } from './support/server.ts';
 
@@ -66,61 +66,12 @@ afterAll(async () => {
   if (dataDir) removeDataDir(dataDir);
 });
 
-interface Tab {
-  context: BrowserContext;
-  page: Page;
-  /** Console errors, failed resources, uncaught errors and CSP violations of the page. */
-  problems: string[];
-}
-
-/** A browser of its own (cookies, session), whose platform callbacks are answered here, where a platform would get the code. */
-async function openTab(locale: Language = 'en'): Promise<Tab> {
-  const context = await browser.newContext({ locale, viewport: { width: 480, height: 900 } });
-  contexts.push(context);
-  await context.route(/^http:\/\/localhost:400[1-4]\//, (route) => route.fulfill({
-    status: 200, contentType: 'text/html', body: '<!doctype html><title>Platform</title><p id="platform-callback">platform callback</p>',
-  }));
-  const page = await context.newPage();
-  return { context, page, problems: await watchForProblems(page) };
-}
+/** A browser of its own (see support/browser-platform.ts). */
+const openTab = (locale: Language = 'en') => openTabIn(browser, contexts, { locale });
+const startAt = (page: Page, platform: PlatformRegistration, params: Record<string, string>) => startFlow(provider.url, page, platform, params);
 
 async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `signin-${name}.png`), fullPage: true });
-}
-
-/** One authorization request of a platform, as the platform keeps it to redeem the code. */
-interface Flow {
-  platform: PlatformRegistration;
-  config: oidc.Configuration;
-  request: AuthorizationRequest;
-}
-
-/** The platform sends the browser to Cyber ID. */
-async function startAt(page: Page, platform: PlatformRegistration, params: Record<string, string>): Promise<Flow> {
-  const config = await discover(provider.url, platform);
-  const request = await authorizationRequest(config, platform, params);
-  await page.goto(request.url.href);
-  return { platform, config, request };
-}
-
-/** Waits until Cyber ID sends the browser back to the platform; the callback URL, with its code or error. */
-async function backAtPlatform(page: Page, flow: Flow): Promise<URL> {
-  await page.waitForURL((url) => url.href.startsWith(`${flow.platform.redirectUri}?`));
-  return new URL(page.url());
-}
-
-async function tokensAt(page: Page, flow: Flow): Promise<Awaited<ReturnType<typeof redeem>>> {
-  return redeem(flow.config, flow.request, await backAtPlatform(page, flow));
-}
-
-async function userinfoOf(flow: Flow, tokens: Awaited<ReturnType<typeof redeem>>): Promise<oidc.UserInfoResponse> {
-  return oidc.fetchUserInfo(flow.config, tokens.access_token, tokens.claims()!.sub);
-}
-
-/** Waits for the page whose heading is `text`; fails showing the heading there is instead. */
-async function expectHeading(page: Page, text: string, timeout = 15_000): Promise<void> {
-  await page.getByRole('heading', { level: 1, name: text, exact: true }).waitFor({ timeout }).catch(() => undefined);
-  expect(await page.locator('h1').first().textContent()).toBe(text);
 }
 
 async function enterPassword(page: Page, person: DemoPerson, { language = 'en' as Language, identifier = person.phone, password = person.password } = {}): Promise<void> {

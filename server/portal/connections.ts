@@ -72,12 +72,16 @@ export class Connections {
     const byClient = new Map<string, ConnectedPlatform>();
     for (const { id, clientId } of grants) {
       const grant = await this.#model('Grant').adapter.find(id) as GrantPayload | undefined;
-      const client = await this.#provider.Client.find(clientId);
-      if (!grant || !client) continue;
-      const platform = byClient.get(clientId) ?? {
-        clientId, name: client.clientName ?? clientId, claims: [], offline: false, since: Infinity,
-        firstUse: usage.get(clientId)?.first, lastUse: usage.get(clientId)?.last,
-      };
+      if (!grant) continue;
+      let platform = byClient.get(clientId);
+      if (!platform) {
+        const client = await this.#provider.Client.find(clientId);
+        if (!client) continue;
+        platform = {
+          clientId, name: client.clientName ?? clientId, claims: [], offline: false, since: Infinity,
+          firstUse: usage.get(clientId)?.first, lastUse: usage.get(clientId)?.last,
+        };
+      }
       platform.claims = [...new Set([...platform.claims, ...grantedClaims(grant)])];
       platform.offline ||= (grant.openid?.scope ?? '').split(' ').includes('offline_access');
       platform.since = Math.min(platform.since, (grant.iat ?? Date.now() / 1000) * 1000);

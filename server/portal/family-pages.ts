@@ -4,7 +4,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { Account, Accounts } from '../identity/accounts.ts';
 import type { SecurityActivity } from '../identity/activity.ts';
@@ -17,12 +16,12 @@ import type { SignedIn } from './sessions.ts';
 
 export interface FamilyPagesDependencies {
   kit: PortalKit;
-  provider: Provider;
   accounts: Accounts;
   guardianship: Guardianship;
   admission: PlatformAdmission;
   connections: Connections;
   activity: SecurityActivity;
+  platformName: (clientId: string) => Promise<string>;
   logger: Logger;
 }
 
@@ -31,9 +30,8 @@ const platformField = z.string().min(1).max(128);
 const decision = z.enum(['approve', 'decline']);
 
 export function familyPages(router: Router, deps: FamilyPagesDependencies): void {
-  const { kit, provider, accounts, guardianship, admission, connections, activity, logger } = deps;
+  const { kit, accounts, guardianship, admission, connections, activity, platformName, logger } = deps;
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
-  const platformName = async (clientId: string) => (await provider.Client.find(clientId))?.clientName ?? clientId;
 
   async function show(ctx: Context, person: SignedIn, notice?: { key: string; params?: Record<string, string> }): Promise<void> {
     const guardian = person.account;

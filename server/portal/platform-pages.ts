@@ -3,7 +3,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { DisclosureFilter, DisclosureRecord } from '../../adapters/types.ts';
 import type { SecurityActivity } from '../identity/activity.ts';
@@ -14,10 +13,10 @@ import type { PortalKit } from './kit.ts';
 
 export interface PlatformPagesDependencies {
   kit: PortalKit;
-  provider: Provider;
   connections: Connections;
   ledger: DisclosureLedger;
   activity: SecurityActivity;
+  platformName: (clientId: string) => Promise<string>;
   logger: Logger;
 }
 
@@ -31,9 +30,8 @@ const historyQuery = z.object({
   to: z.union([day, z.literal('')]).optional(),
 });
 
-export function platformPages(router: Router, { kit, provider, connections, ledger, activity, logger }: PlatformPagesDependencies): void {
+export function platformPages(router: Router, { kit, connections, ledger, activity, platformName, logger }: PlatformPagesDependencies): void {
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
-  const platformName = async (clientId: string) => (await provider.Client.find(clientId))?.clientName ?? clientId;
 
   const showPlatforms = async (ctx: Context, person: NonNullable<Awaited<ReturnType<PortalKit['person']>>>, notice?: { key: string; platform: string }) => {
     await kit.render(ctx, person, 'platforms', 'account-platforms', { platforms: await connections.list(person.account.id), notice });

@@ -38,6 +38,8 @@ export interface PortalDependencies {
   connections: Connections;
   ledger: DisclosureLedger;
   activity: SecurityActivity;
+  /** A platform's display name (the provider's client registry). */
+  platformName: (clientId: string) => Promise<string>;
   logger: Logger;
 }
 

@@ -188,7 +188,57 @@ export interface GrantReference {
   clientId: string;
 }
 
+/** Revokes a grant in every store that holds its artefacts (the durable one and the short-lived one). */
+export interface GrantRevocation {
+  /** Deletes every token the grant issued (GRANT_BOUND_MODELS), wherever it is stored. */
+  revokeTokens(grantId: string): Promise<void>;
+  /** A replayed code or token: the Grant itself and everything it issued. */
+  revokeGrant(grantId: string): Promise<void>;
+}
+
+/** One backend's share of oidc-provider's models (adapters/models.ts says which model goes where). */
+export interface OidcModelStore {
+  /** The adapter for one model; `grants` reaches every store, so revocation is never partial. */
+  adapter(model: string, grants: GrantRevocation): Adapter;
+  /** Deletes the grant-bound tokens this backend holds for the grant. */
+  revokeGrantTokens(grantId: string): Promise<void>;
+}
+
+/** A storage backend process (or file) the provider depends on. */
+export interface StoreComponent {
+  /** 'sqlite', 'mongodb', 'redis'. */
+  readonly kind: string;
+  /** False while the backend is known to be unreachable: requests then fail fast instead of half-writing. */
+  available(): boolean;
+  /** Throws when the backend cannot serve requests (used by /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What must last: people, their credentials and history, platforms, grants and refresh tokens (DESIGN §5). */
+export interface DurableBackend extends StoreComponent {
+  models: OidcModelStore;
+  accounts: AccountRepository;
+  guardianRequests: GuardianRequestRepository;
+  passkeys: PasskeyRepository;
+  platformApprovals: PlatformApprovalRepository;
+  disclosures: DisclosureRepository;
+  securityEvents: SecurityEventRepository;
+  latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
+  grantsOf(accountId: string): Promise<GrantReference[]>;
+}
+
+/** What is short-lived: sessions, interactions, codes, PAR, replay detection, one-time values, rate limits. */
+export interface EphemeralBackend extends StoreComponent {
+  models: OidcModelStore;
+  shortLived: ShortLivedStore;
+  rateLimiter: RateLimiterFactory;
+  sessionsOf(accountId: string): Promise<string[]>;
+}
+
+/** What the provider uses: a durable backend and a short-lived one (the same SQLite file for the embedded store). */
 export interface Store {
+  /** 'sqlite', 'sqlite+redis', 'mongodb+redis'. */
   readonly kind: string;
   /** The oidc-provider adapter factory: one adapter per model name. */
   adapterFor(model: string): Adapter;
@@ -207,7 +257,9 @@ export interface Store {
   grantsOf(accountId: string): Promise<GrantReference[]>;
   /** The ids of every live provider Session of an account (every browser it is signed in on). */
   sessionsOf(accountId: string): Promise<string[]>;
-  /** Throws when the backing store cannot serve requests (used by /readyz). */
-  ping(): Promise<void>;
+  /** False while a backend is known to be unreachable (checked before each request; costs nothing). */
+  available(): boolean;
+  /** Each backend and whether it answers now (used by /readyz). */
+  check(): Promise<{ kind: string; up: boolean }[]>;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@
 import type { Context, Next } from 'koa';
 import { errors } from 'oidc-provider';
 import { z } from 'zod';
+import { StoreUnavailableError } from '../adapters/outage.ts';
 import { AuthorityUnavailableError } from '../server/identity/registry.ts';
 import type { Logger } from '../server/logger.ts';
 import { renderErrorPage } from './pages.ts';
@@ -23,6 +24,9 @@ export function friendlyErrors(logger: Logger) {
         logger.warn({ err: error, requestId: ctx.state.requestId }, 'an authority did not answer');
         ctx.set('Retry-After', '30');
         renderErrorPage(ctx, 'authority_unavailable', 503);
+      } else if (error instanceof StoreUnavailableError) {
+        logger.warn({ err: error, requestId: ctx.state.requestId, store: error.backend }, 'storage unavailable');
+        renderErrorPage(ctx, 'temporarily_unavailable', 503);
       } else if (error instanceof z.ZodError || status === 400 || status === 413 || status === 415) {
         renderErrorPage(ctx, 'invalid_request', 400);
       } else {

@@ -69,6 +69,7 @@ export function mountApp(deps: AppDependencies): void {
 
   provider.use(requestContext(logger, production));
   provider.use(metrics.middleware());
+  provider.use(failFastWhileStoreDown(store));
   provider.use(recordDisclosures(ledger, FIRST_PARTY_CLIENTS, logger));
 
   const operations = new Router();
@@ -76,14 +77,11 @@ export function mountApp(deps: AppDependencies): void {
     ctx.body = { status: 'ok' };
   });
   operations.get('/readyz', async (ctx) => {
-    try {
-      await store.ping();
-      ctx.body = { status: 'ready', store: store.kind };
-    } catch (error) {
-      logger.warn({ err: error }, 'store not ready');
-      ctx.status = 503;
-      ctx.body = { status: 'unavailable', store: store.kind };
-    }
+    const backends = await store.check();
+    const ready = backends.every((backend) => backend.up);
+    if (!ready) logger.warn({ backends }, 'store not ready');
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'unavailable', store: store.kind, backends: Object.fromEntries(backends.map((b) => [b.kind, b.up ? 'up' : 'down'])) };
   });
   operations.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
@@ -119,6 +117,23 @@ export function mountApp(deps: AppDependencies): void {
   provider.use(guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes());
 }
 
+/** Paths that answer without the store: a load balancer must still see /readyz say why. */
+const WITHOUT_STORE = /^\/(healthz|readyz|metrics|static\/)/;
+
+/**
+ * While a backend is known to be down, every request that needs it is refused before it starts, so nothing is
+ * half-written (a refresh token consumed without its successor saved, say): OAuth JSON for platforms, a page for
+ * people. Requests already running when the backend goes away get StoreUnavailableError from the adapters.
+ */
+function failFastWhileStoreDown(store: Store) {
+  return async (ctx: Context, next: Next) => {
+    if (store.available() || WITHOUT_STORE.test(ctx.path)) return next();
+    ctx.status = 503;
+    if (ctx.accepts('json', 'html') === 'html') renderErrorPage(ctx, 'temporarily_unavailable', 503);
+    else ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
+  };
+}
+
 /** Request id, access log (path only: query strings can carry personal data), security headers, friendly 404. */
 function requestContext(logger: Logger, production: boolean) {
   return async (ctx: Context, next: Next) => {
@@ -136,6 +151,7 @@ function requestContext(logger: Logger, production: boolean) {
       if (ctx.status === 404 && ctx.body === undefined && ctx.accepts('html', 'json') === 'html') {
         renderErrorPage(ctx, 'not_found', 404);
       }
+      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '5');
       status = ctx.status;
     } catch (error) {
       status = (error as { status?: number }).status ?? 500; // Koa answers it after this middleware

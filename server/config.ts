@@ -30,6 +30,10 @@ const envSchema = z.object({
   CYBERID_DEMO_SITE_PORT: port.default(3443),
   CYBERID_LEDGER_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
   CYBERID_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(180),
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// connection string').optional(),
+  MONGODB_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').default('cyberid'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  CYBERID_REDIS_CLUSTER: bool.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -64,6 +68,13 @@ export interface Config {
   demoSitePort: number;
   /** Days the disclosure ledger and the security activity are kept for the person to read. */
   retention: { ledgerDays: number; activityDays: number };
+  /** Where data lives: the embedded SQLite file unless MongoDB and/or Redis are configured (DESIGN §5). */
+  storage: StorageConfig;
+}
+
+export interface StorageConfig {
+  mongodb: { uri: string; database: string } | undefined;
+  redis: { url: string; cluster: boolean } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -153,6 +164,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       problems.push('CYBERID_PROXY must be true in production with an https issuer (TLS ends at the proxy; without it cookies are not marked Secure)');
     }
   }
+  if (env.MONGODB_URI && !env.REDIS_URL) {
+    problems.push('REDIS_URL must be set with MONGODB_URI: sessions, codes and rate limits live in Redis (see docs/deploy.md)');
+  }
+  if (env.CYBERID_REDIS_CLUSTER && !env.REDIS_URL) problems.push('CYBERID_REDIS_CLUSTER needs REDIS_URL (one node of the cluster)');
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -170,6 +185,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     demo,
     demoSitePort: env.CYBERID_DEMO_SITE_PORT,
     retention: { ledgerDays: env.CYBERID_LEDGER_RETENTION_DAYS, activityDays: env.CYBERID_ACTIVITY_RETENTION_DAYS },
+    storage: {
+      mongodb: env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.MONGODB_DATABASE } : undefined,
+      redis: env.REDIS_URL ? { url: env.REDIS_URL, cluster: env.CYBERID_REDIS_CLUSTER } : undefined,
+    },
   };
 }
 

@@ -2,6 +2,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openStore } from '../adapters/index.ts';
+import { MissingIndexesError } from '../adapters/mongodb/index.ts';
+import type { Store } from '../adapters/types.ts';
 import { mountApp } from './app.ts';
 import { ClientsFileError, readClientsFile, registerClients } from './clients-file.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -41,10 +43,11 @@ const notReady: Handler = (_req, res) => {
   res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"error":"temporarily_unavailable","error_description":"starting up"}');
 };
 
-export async function start(config: Config, logger: Logger): Promise<RunningServer> {
+/** `store` replaces the configured one (tests run the server over a MongoDB stand-in this way). */
+export async function start(config: Config, logger: Logger, overrides: { store?: Store } = {}): Promise<RunningServer> {
   const secrets = resolveSecrets(config.dataDir, config.secrets);
   const jwks = await loadOrCreateSigningKeys(config.dataDir);
-  const store = openStore(config);
+  const store = overrides.store ?? await openStore(config, logger);
   const cleanup: (() => Promise<void>)[] = [() => store.close()];
   let handler: Handler = notReady;
   const server = createServer((req, res) => handler(req, res));
@@ -203,7 +206,7 @@ async function main(): Promise<void> {
   try {
     running = await start(config, logger);
   } catch (error) {
-    if (error instanceof ClientsFileError) console.error(`Cyber ID cannot start: ${error.message}`);
+    if (error instanceof ClientsFileError || error instanceof MissingIndexesError) console.error(`Cyber ID cannot start: ${error.message}`);
     else logger.fatal({ err: error }, 'start-up failed');
     process.exit(1);
   }

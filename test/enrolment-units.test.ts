@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { openSqliteStore } from '../adapters/sqlite/index.ts';
+import { openEmbeddedStore } from '../adapters/index.ts';
 import { DuplicateAccountError, type Store } from '../adapters/types.ts';
 import { Guardianship } from '../server/enrol/guardianship.ts';
 import { Accounts, type Account } from '../server/identity/accounts.ts';
@@ -355,7 +355,7 @@ describe('one-time codes', () => {
 
   beforeEach(() => {
     dataDir = tempDataDir();
-    store = openSqliteStore(dataDir);
+    store = openEmbeddedStore(dataDir);
     now = T0;
     sms = new SmsNetworkStandIn();
     hasher = new CountingLookupHasher(randomBytes(32));
@@ -764,7 +764,7 @@ describe('accounts: lifecycle', () => {
 
   beforeEach(() => {
     dataDir = tempDataDir();
-    store = openSqliteStore(dataDir);
+    store = openEmbeddedStore(dataDir);
     accounts = new Accounts(store.accounts, cipher, hasher);
   });
 
@@ -907,7 +907,7 @@ describe('guardianship', () => {
 
   beforeEach(async () => {
     dataDir = tempDataDir();
-    store = openSqliteStore(dataDir);
+    store = openEmbeddedStore(dataDir);
     accounts = new Accounts(store.accounts, cipher, hasher);
     guardianship = new Guardianship(accounts, store.guardianRequests, createLogger('silent'));
     const enrol = async (personId: string, phone: string, status: 'active' | 'awaiting_guardian' = 'active') =>

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { openSqliteStore } from '../adapters/sqlite/index.ts';
+import { openEmbeddedStore } from '../adapters/index.ts';
 import { DuplicateAccountError, type Store } from '../adapters/types.ts';
 import { Accounts, type Account } from '../server/identity/accounts.ts';
 import { ageOn, claimValues, todayInChina } from '../server/identity/claims.ts';
@@ -27,7 +27,7 @@ let account: Account;
 
 beforeAll(async () => {
   dataDir = tempDataDir();
-  store = openSqliteStore(dataDir);
+  store = openEmbeddedStore(dataDir);
   accounts = new Accounts(store.accounts, cipher, hasher);
   const answer = await registry.verify(registry.claimFor(DOCUMENT)!, '2026-11-21');
   if (answer.status !== 'verified') throw new Error('registry seed changed');
@@ -47,7 +47,7 @@ describe('accounts at rest', () => {
       expect(bytes.includes(Buffer.from(secret))).toBe(false);
     }
     expect(bytes.includes(Buffer.from('$argon2id$'))).toBe(true);
-    store = openSqliteStore(dataDir);
+    store = openEmbeddedStore(dataDir);
     accounts = new Accounts(store.accounts, cipher, hasher);
   });
 

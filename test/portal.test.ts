@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { openSqliteStore } from '../adapters/sqlite/index.ts';
+import { openEmbeddedStore } from '../adapters/index.ts';
 import { expectPage, FormBrowser, type Page } from './support/browser.ts';
 import { clientsWithBackChannel, startBackChannelReceiver, type BackChannelReceiver } from './support/back-channel.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, redeem, type Person, type PlatformRegistration } from './support/platform.ts';
@@ -144,7 +144,7 @@ describe('connected platforms and the disclosure ledger', () => {
     const browser = new FormBrowser(provider.url);
     await connect(browser, PLATFORM_A, adult, { scope: 'openid age' });
     const accountId = await accountIdOf(browser);
-    const store = openSqliteStore(provider.dataDir);
+    const store = openEmbeddedStore(provider.dataDir);
     const day = 24 * 3600_000;
     try {
       await store.disclosures.add({ accountId, clientId: 'platform-c', claims: ['sub', 'name'], acr: 'cyberid:loa2', channel: 'id_token', at: Date.now() - (RETENTION_DAYS + 1) * day });
@@ -161,7 +161,7 @@ describe('connected platforms and the disclosure ledger', () => {
     await provider.stop();
     provider = await startProvider(provider.dataDir, { CYBERID_CLIENTS_FILE: path.join(provider.dataDir, 'clients.json'), CYBERID_LEDGER_RETENTION_DAYS: String(RETENTION_DAYS) });
     await waitFor(async () => {
-      const reopened = openSqliteStore(provider.dataDir);
+      const reopened = openEmbeddedStore(provider.dataDir);
       try {
         return (await reopened.disclosures.list(accountId, 0, { clientId: 'platform-c' })).map((entry) => entry.claims.join(' '));
       } finally {
@@ -188,7 +188,7 @@ async function download(browser: FormBrowser, href: string): Promise<string> {
 /** The account id behind a browser's provider session (read from the store, as an operator could). */
 async function accountIdOf(browser: FormBrowser): Promise<string> {
   const sessionId = (await browser.jar.getCookies(provider.url)).find((cookie) => cookie.key === '_session')!.value;
-  const store = openSqliteStore(provider.dataDir);
+  const store = openEmbeddedStore(provider.dataDir);
   try {
     return (await store.adapterFor('Session').find(sessionId))!.accountId as string;
   } finally {
@@ -289,7 +289,7 @@ describe('passkeys', () => {
     const browser = new FormBrowser(provider.url);
     await portalSignIn(browser, adult);
     const accountId = await accountIdOf(browser);
-    const store = openSqliteStore(provider.dataDir);
+    const store = openEmbeddedStore(provider.dataDir);
     try { // registering one needs a WebAuthn authenticator: the Chromium enrolment suite does that; here it is put in place
       await store.passkeys.insert({ id: 'cHJldGVuZC1wYXNza2V5', accountId, publicKey: 'AQID', counter: 0, transports: ['internal'], name: 'Old phone', createdAt: Date.now(), lastUsedAt: null });
     } finally {
@@ -374,7 +374,7 @@ describe('deleting the account', () => {
 
     expect((await oidc.tokenIntrospection(a.config, a.tokens.access_token)).active).toBe(false);
     expect((await receiver.verified(provider.url, 'platform-a', before)).map((token) => token.sub)).toContain(a.tokens.claims()!.sub);
-    const store = openSqliteStore(provider.dataDir);
+    const store = openEmbeddedStore(provider.dataDir);
     try {
       const record = (await store.accounts.findById(accountId))!;
       expect([record.status, record.sealed, record.passwordHash, record.lookups.phone, record.lookups.networkNumber]).toEqual(['deleted', null, null, null, null]);

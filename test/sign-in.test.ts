@@ -4,7 +4,7 @@
 // file keeps its wrong attempts well under the per-address limit (20 per 15 minutes).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { openSqliteStore } from '../adapters/sqlite/index.ts';
+import { openEmbeddedStore } from '../adapters/index.ts';
 import { CredentialThrottle } from '../server/identity/throttle.ts';
 import { expectPage, expectRedirect, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, PLATFORM_C, redeem, signIn, type Person, type PlatformRegistration } from './support/platform.ts';
@@ -259,7 +259,7 @@ describe('credential throttle on the embedded store', () => {
 
   it('locks an account at its limit, doubles the next lock, and forgives on success', async () => {
     const dir = tempDataDir();
-    const store = openSqliteStore(dir);
+    const store = openEmbeddedStore(dir);
     try {
       const throttle = new CredentialThrottle(store.rateLimiter, rules);
       const attempt = { account: 'account-1', ip: '198.51.100.1' };
@@ -285,12 +285,12 @@ describe('credential throttle on the embedded store', () => {
 
   it('locks an address that fails across many accounts, without touching other addresses; counts survive a reopen', async () => {
     const dir = tempDataDir();
-    let store = openSqliteStore(dir);
+    let store = openEmbeddedStore(dir);
     try {
       let throttle = new CredentialThrottle(store.rateLimiter, rules);
       for (let account = 1; account <= 5; account += 1) await throttle.failed({ account: `a${account}`, ip: '203.0.113.7' });
       await store.close();
-      store = openSqliteStore(dir); // a restart, or another process on the same file
+      store = openEmbeddedStore(dir); // a restart, or another process on the same file
       throttle = new CredentialThrottle(store.rateLimiter, rules);
       expect(await throttle.failed({ account: 'a6', ip: '203.0.113.7' })).toEqual({ allowed: false, retryAfter: 2 });
       expect(await throttle.verdict({ account: 'a7', ip: '203.0.113.7' })).toMatchObject({ allowed: false });

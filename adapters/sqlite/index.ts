@@ -1,15 +1,16 @@
-// The embedded store: everything in one SQLite file under the data directory.
-import type { GrantReference, Store } from '../types.ts';
+// The embedded store: everything in one SQLite file under the data directory. It is both the durable and the
+// short-lived backend.
+import type { DurableBackend, EphemeralBackend, GrantReference } from '../types.ts';
 import { SqliteAccounts } from './accounts.ts';
 import { openDatabase } from './database.ts';
 import { SqliteGuardianRequests, SqlitePasskeys, SqliteShortLived } from './enrolment.ts';
 import { SqliteDisclosures, SqliteSecurityEvents } from './history.ts';
-import { SqliteOidcAdapter, SqliteOidcStatements } from './oidc-adapter.ts';
+import { SqliteOidcModels, SqliteOidcStatements } from './oidc-adapter.ts';
 import { SqlitePlatformApprovals, sqliteRateLimiters } from './safeguards.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
-export function openSqliteStore(dataDir: string): Store {
+export function openSqliteBackend(dataDir: string): DurableBackend & EphemeralBackend {
   const db = openDatabase(dataDir);
   const statements = new SqliteOidcStatements(db);
   const shortLived = new SqliteShortLived(db);
@@ -22,7 +23,7 @@ export function openSqliteStore(dataDir: string): Store {
   sweep.unref();
   return {
     kind: 'sqlite',
-    adapterFor: (model) => new SqliteOidcAdapter(model, statements),
+    models: new SqliteOidcModels(statements),
     accounts: new SqliteAccounts(db),
     guardianRequests: new SqliteGuardianRequests(db),
     passkeys: new SqlitePasskeys(db),
@@ -40,6 +41,8 @@ export function openSqliteStore(dataDir: string): Store {
     async sessionsOf(accountId) {
       return (statements.sessionsOf.all({ accountId, now: Date.now() }) as { id: string }[]).map((row) => row.id);
     },
+    // A file on the local disk: it is there or the process could not have started.
+    available: () => db.isOpen,
     async ping() {
       db.prepare('SELECT 1').get();
     },

@@ -1,7 +1,9 @@
 // oidc-provider's Adapter over one SQLite table shared by every model. Expired rows are invisible at once
 // and swept periodically.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { alreadyConsumed, GRANT_BOUND_MODELS } from '../models.ts';
+import type { GrantRevocation, OidcModelStore } from '../types.ts';
 
 interface Row {
   payload: string;
@@ -9,9 +11,6 @@ interface Row {
 }
 
 const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
-
-/** The models revokeByGrantId removes (as oidc-provider's reference adapter). */
-const GRANT_BOUND_MODELS = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode'];
 
 export class SqliteOidcStatements {
   readonly upsert: StatementSync;
@@ -25,7 +24,6 @@ export class SqliteOidcStatements {
   readonly sessionsOf: StatementSync;
   readonly destroy: StatementSync;
   readonly revokeByGrantId: StatementSync;
-  readonly destroyGrant: StatementSync;
   readonly sweep: StatementSync;
 
   constructor(db: DatabaseSync) {
@@ -49,18 +47,35 @@ export class SqliteOidcStatements {
     this.destroy = db.prepare('DELETE FROM oidc_models WHERE model = :model AND id = :id');
     // Only the artefacts a grant issued; an Interaction also carries grantId but is not revoked with it.
     this.revokeByGrantId = db.prepare(`DELETE FROM oidc_models WHERE grant_id = :grantId AND model IN (${GRANT_BOUND_MODELS.map((m) => `'${m}'`).join(', ')})`);
-    this.destroyGrant = db.prepare("DELETE FROM oidc_models WHERE model = 'Grant' AND id = :grantId");
     this.sweep = db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= :now');
   }
 }
 
-export class SqliteOidcAdapter implements Adapter {
-  readonly #model: string;
+export class SqliteOidcModels implements OidcModelStore {
   readonly #sql: SqliteOidcStatements;
 
-  constructor(model: string, statements: SqliteOidcStatements) {
+  constructor(statements: SqliteOidcStatements) {
+    this.#sql = statements;
+  }
+
+  adapter(model: string, grants: GrantRevocation): Adapter {
+    return new SqliteOidcAdapter(model, this.#sql, grants);
+  }
+
+  async revokeGrantTokens(grantId: string): Promise<void> {
+    this.#sql.revokeByGrantId.run({ grantId });
+  }
+}
+
+class SqliteOidcAdapter implements Adapter {
+  readonly #model: string;
+  readonly #sql: SqliteOidcStatements;
+  readonly #grants: GrantRevocation;
+
+  constructor(model: string, statements: SqliteOidcStatements, grants: GrantRevocation) {
     this.#model = model;
     this.#sql = statements;
+    this.#grants = grants;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -95,19 +110,15 @@ export class SqliteOidcAdapter implements Adapter {
   /**
    * Consumes once. The loser of a concurrent redemption is treated as a replay, as oidc-provider treats a
    * sequential one: the grant and everything it issued are revoked, and the request fails with invalid_grant.
-   * (The adapter does it because only here is the race visible.)
+   * (The adapter does it because only here is the race visible.) Every backend does the same; see alreadyConsumed.
    */
   async consume(id: string): Promise<void> {
     const { changes } = this.#sql.consume.run({ model: this.#model, id, now: Date.now() });
     if (changes > 0) return;
     // No row changed: already consumed (or revoked/expired meanwhile, which must not succeed either).
     const consumed = this.#sql.consumedGrant.get({ model: this.#model, id }) as { grant_id: string | null } | undefined;
-    if (consumed?.grant_id) {
-      this.#sql.revokeByGrantId.run({ grantId: consumed.grant_id });
-      this.#sql.destroyGrant.run({ grantId: consumed.grant_id });
-    }
-    if (this.#model === 'PushedAuthorizationRequest') throw new errors.InvalidRequestUri('request_uri already used or no longer valid');
-    throw new errors.InvalidGrant(`${this.#model} already consumed or no longer valid`);
+    if (consumed?.grant_id) await this.#grants.revokeGrant(consumed.grant_id);
+    throw alreadyConsumed(this.#model);
   }
 
   async destroy(id: string): Promise<void> {
@@ -115,7 +126,7 @@ export class SqliteOidcAdapter implements Adapter {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    this.#sql.revokeByGrantId.run({ grantId });
+    await this.#grants.revokeTokens(grantId);
   }
 
   #read(row: unknown): AdapterPayload | undefined {

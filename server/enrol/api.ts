@@ -3,6 +3,7 @@
 // it as a Bearer token. Errors are {error, error_description, field?} with a 4xx status, 503 when an
 // authority does not answer.
 import { bodyParser } from '@koa/bodyparser';
+import { StoreUnavailableError } from '../../adapters/outage.ts';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
@@ -148,6 +149,10 @@ function apiErrors(logger: Logger) {
         ctx.status = error.status;
         ctx.body = error.body;
         if (error.body.retry_after !== undefined) ctx.set('Retry-After', String(error.body.retry_after));
+      } else if (error instanceof StoreUnavailableError) {
+        logger.warn({ err: error, requestId: ctx.state.requestId, store: error.backend }, 'storage unavailable');
+        ctx.status = 503;
+        ctx.body = { error: error.error, error_description: error.error_description };
       } else if (error instanceof AuthorityUnavailableError) {
         logger.warn({ err: error, requestId: ctx.state.requestId }, 'an authority did not answer');
         ctx.status = 503;

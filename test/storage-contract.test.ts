@@ -1,15 +1,20 @@
-// The embedded SQLite store on its own, without the server: the oidc-provider Adapter for every model
-// (round trips, expiry, consume, lookups by uid / user code, revocation by grant, destroy), the account
-// repository (lookups and duplicate detection), durability across a close and reopen, and the database
-// file itself (owner-only permissions, WAL journal).
-// Time is controlled by faking only `Date`, so expiry is tested exactly and without waiting.
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+// The storage contract: the same cases against every backend the provider supports (test/support/backends.ts):
+// the embedded SQLite file, SQLite + Redis, and MongoDB + Redis (a single Redis and a one-node Redis Cluster).
+// MongoDB is the in-process stand-in unless MONGODB_URI names a real server; the suite names say which. Redis is
+// a real redis-server. Covered: every oidc-provider model round-trips, expiry, consume (50 concurrent consumers,
+// exactly one wins), findByUid / findByUserCode, revokeByGrantId across both stores, the account repository,
+// guardian requests, passkeys, platform approvals, the ledger and activity, one-time values, rate limits, and
+// durability across a close and reopen. Time is controlled by faking only `Date`: every backend judges expiry of
+// oidc-provider models by the provider's clock; one-time values use the store's own TTLs and are tested in real time.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { errors, type AdapterPayload } from 'oidc-provider';
-import { openSqliteStore } from '../adapters/sqlite/index.ts';
+import { openEmbeddedStore } from '../adapters/index.ts';
 import { DuplicateAccountError, type AccountLookups, type AccountRecord, type Store } from '../adapters/types.ts';
+import { backendKinds, MONGODB_LABEL, type BackendFixture, type RedisServers } from './support/backends.ts';
+import { redisAvailable, startRedis } from './support/redis.ts';
 import { removeDataDir, tempDataDir } from './support/server.ts';
 
 /** The model names oidc-provider 9 asks its adapter factory for (the experimental PreAuthorizedCode aside). */
@@ -25,18 +30,35 @@ const LOOKUP_FIELDS = ['networkNumber', 'phone', 'document', 'person'] as const 
 /** A fixed instant with a non-zero millisecond part, so seconds-vs-milliseconds mix-ups show. */
 const T0 = 1_750_000_000_250;
 
-let dataDir: string;
+const withRedis = redisAvailable('the Redis and MongoDB backends of the storage contract suite');
+let servers: RedisServers | undefined;
+
+beforeAll(async () => {
+  if (!withRedis) return;
+  console.error(`storage contract suite: MongoDB is ${MONGODB_LABEL === 'mongodb' ? `a real server (${process.env.MONGODB_URI})` : 'the in-process STAND-IN (set MONGODB_URI for a real server)'}`);
+  servers = { single: await startRedis(), cluster: await startRedis({ cluster: true }) };
+}, 30_000);
+
+afterAll(async () => {
+  await servers?.single.stop();
+  await servers?.cluster.stop();
+});
+
+const kinds = backendKinds(() => servers!).filter((kind) => withRedis || kind.name === 'sqlite');
+
+describe.each(kinds)('storage contract: $name', (kind) => {
+let fixture: BackendFixture;
 let store: Store;
 
-beforeEach(() => {
-  dataDir = tempDataDir();
-  store = openSqliteStore(dataDir);
+beforeEach(async () => {
+  fixture = await kind.fixture();
+  store = await fixture.open();
 });
 
 afterEach(async () => {
   jest.useRealTimers();
   await store.close();
-  removeDataDir(dataDir);
+  await fixture.dispose();
 });
 
 describe('oidc adapter: round trips', () => {
@@ -178,7 +200,9 @@ describe('oidc adapter: consume', () => {
 
   it('finds the newest live grant of an account at a client, across sessions', async () => {
     expect(await store.latestGrantId('acct', 'client-x')).toBeUndefined();
+    freezeTime(T0);
     await store.adapterFor('Grant').upsert('g-old', { kind: 'Grant', accountId: 'acct', clientId: 'client-x' }, 600);
+    jest.setSystemTime(T0 + 1_000);
     await store.adapterFor('Grant').upsert('g-new', { kind: 'Grant', accountId: 'acct', clientId: 'client-x' }, 600);
     await store.adapterFor('Grant').upsert('g-other', { kind: 'Grant', accountId: 'acct', clientId: 'client-y' }, 600);
     expect(await store.latestGrantId('acct', 'client-x')).toBe('g-new');
@@ -325,24 +349,265 @@ describe('accounts repository', () => {
   });
 });
 
-describe('durability and files', () => {
+describe('revocation across stores and account lookups', () => {
+  it('revokeByGrantId through any one model reaches tokens in both stores (short-lived and durable)', async () => {
+    for (const via of ['AccessToken', 'RefreshToken'] as const) {
+      const grantId = `grant-via-${via}`;
+      await store.adapterFor('Grant').upsert(grantId, { kind: 'Grant', accountId: 'a', clientId: 'c' }, 600);
+      await store.adapterFor('AccessToken').upsert(`at-${via}`, { kind: 'AccessToken', grantId }, 600); // short-lived store
+      await store.adapterFor('RefreshToken').upsert(`rt-${via}`, { kind: 'RefreshToken', grantId }, 600); // durable store
+      await store.adapterFor('AuthorizationCode').upsert(`code-${via}`, { kind: 'AuthorizationCode', grantId }, 60);
+      await store.adapterFor(via).revokeByGrantId(grantId);
+      expect(await store.adapterFor('AccessToken').find(`at-${via}`)).toBeUndefined();
+      expect(await store.adapterFor('RefreshToken').find(`rt-${via}`)).toBeUndefined();
+      expect(await store.adapterFor('AuthorizationCode').find(`code-${via}`)).toBeUndefined();
+      // The Grant itself is oidc-provider's to destroy; revokeByGrantId only takes what it issued.
+      expect(await store.adapterFor('Grant').find(grantId)).toBeDefined();
+    }
+  });
+
+  it('a replayed code revokes the refresh token in the other store too', async () => {
+    await store.adapterFor('Grant').upsert('grant-x', { kind: 'Grant', accountId: 'a', clientId: 'c' }, 600);
+    await store.adapterFor('AuthorizationCode').upsert('code-x', { kind: 'AuthorizationCode', grantId: 'grant-x' }, 60);
+    await store.adapterFor('RefreshToken').upsert('rt-x', { kind: 'RefreshToken', grantId: 'grant-x' }, 600);
+    await store.adapterFor('AuthorizationCode').consume('code-x');
+    await expect(store.adapterFor('AuthorizationCode').consume('code-x')).rejects.toBeInstanceOf(errors.InvalidGrant);
+    expect(await store.adapterFor('RefreshToken').find('rt-x')).toBeUndefined();
+    expect(await store.adapterFor('Grant').find('grant-x')).toBeUndefined();
+  });
+
+  it('a second use of a pushed authorization request is invalid_request_uri', async () => {
+    await store.adapterFor('PushedAuthorizationRequest').upsert('par-1', { kind: 'PushedAuthorizationRequest' }, 60);
+    await store.adapterFor('PushedAuthorizationRequest').consume('par-1');
+    await expect(store.adapterFor('PushedAuthorizationRequest').consume('par-1')).rejects.toBeInstanceOf(errors.InvalidRequestUri);
+  });
+
+  it('consuming what never existed or has expired fails without touching anything', async () => {
+    freezeTime(T0);
+    await expect(store.adapterFor('AuthorizationCode').consume('nothing')).rejects.toBeInstanceOf(errors.InvalidGrant);
+    await store.adapterFor('AuthorizationCode').upsert('old', { kind: 'AuthorizationCode', grantId: 'g' }, 10);
+    jest.setSystemTime(T0 + 10_001);
+    await expect(store.adapterFor('AuthorizationCode').consume('old')).rejects.toBeInstanceOf(errors.InvalidGrant);
+  });
+
+  it('lists an account\'s live grants and sessions, and nobody else\'s', async () => {
+    freezeTime(T0);
+    await store.adapterFor('Grant').upsert('g-a1', { kind: 'Grant', accountId: 'acct-a', clientId: 'c1' }, 600);
+    await store.adapterFor('Grant').upsert('g-a2', { kind: 'Grant', accountId: 'acct-a', clientId: 'c2' }, 10);
+    await store.adapterFor('Grant').upsert('g-b', { kind: 'Grant', accountId: 'acct-b', clientId: 'c1' }, 600);
+    await store.adapterFor('Session').upsert('s-a1', { kind: 'Session', accountId: 'acct-a', uid: 'u1' }, 600);
+    await store.adapterFor('Session').upsert('s-a2', { kind: 'Session', accountId: 'acct-a', uid: 'u2' }, 10);
+    await store.adapterFor('Session').upsert('s-b', { kind: 'Session', accountId: 'acct-b', uid: 'u3' }, 600);
+    expect((await store.grantsOf('acct-a')).toSorted(byId)).toEqual([{ id: 'g-a1', clientId: 'c1' }, { id: 'g-a2', clientId: 'c2' }]);
+    expect((await store.sessionsOf('acct-a')).toSorted()).toEqual(['s-a1', 's-a2']);
+    jest.setSystemTime(T0 + 10_001);
+    expect(await store.grantsOf('acct-a')).toEqual([{ id: 'g-a1', clientId: 'c1' }]);
+    expect(await store.sessionsOf('acct-a')).toEqual(['s-a1']);
+    await store.adapterFor('Session').destroy('s-a1');
+    expect(await store.sessionsOf('acct-a')).toEqual([]);
+    expect(await store.sessionsOf('acct-b')).toEqual(['s-b']);
+  });
+});
+
+describe('accounts repository: updates and guardians', () => {
+  it('allows many accounts without a phone or network number (a child; a deleted account), but not two with the same one', async () => {
+    const child1 = { ...account(1), lookups: { ...account(1).lookups, phone: null } };
+    const child2 = { ...account(2), lookups: { ...account(2).lookups, phone: null, networkNumber: null } };
+    const deleted = { ...account(3), status: 'deleted' as const, passwordHash: null, sealed: null, lookups: { ...account(3).lookups, phone: null, networkNumber: null } };
+    for (const record of [child1, child2, deleted]) await store.accounts.insert(record);
+    expect(await store.accounts.findById(deleted.id)).toEqual(deleted);
+    expect(await store.accounts.findByLookup('phone', 'phone-hash-1')).toBeUndefined();
+  });
+
+  it('replace changes every field, and refuses a lookup hash taken by another account', async () => {
+    const first = account(1);
+    const second = account(2);
+    await store.accounts.insert(first);
+    await store.accounts.insert(second);
+    const changed: AccountRecord = { ...first, status: 'suspended', passwordHash: 'new-hash', passwordChangeRequired: true, lookups: { ...first.lookups, phone: 'phone-hash-new' } };
+    await store.accounts.replace(changed);
+    expect(await store.accounts.findById(first.id)).toEqual(changed);
+    expect(await store.accounts.findByLookup('phone', 'phone-hash-1')).toBeUndefined();
+    expect(await store.accounts.findByLookup('phone', 'phone-hash-new')).toEqual(changed);
+
+    const error = await store.accounts.replace({ ...changed, lookups: { ...changed.lookups, phone: second.lookups.phone } }).then(() => undefined, (reason: unknown) => reason);
+    expect(error).toBeInstanceOf(DuplicateAccountError);
+    expect((error as DuplicateAccountError).field).toBe('phone');
+    expect(await store.accounts.findById(first.id)).toEqual(changed);
+    await expect(store.accounts.replace(account(9))).rejects.toThrow(/does not exist/);
+  });
+
+  it('lists a guardian\'s minors, oldest first', async () => {
+    const guardian = account(1);
+    await store.accounts.insert(guardian);
+    await store.accounts.insert({ ...account(3), createdAt: 3_000, guardianId: guardian.id });
+    await store.accounts.insert({ ...account(2), createdAt: 2_000, guardianId: guardian.id });
+    await store.accounts.insert({ ...account(4), guardianId: 'someone-else' });
+    expect((await store.accounts.listByGuardian(guardian.id)).map((a) => a.id)).toEqual(['acct-2', 'acct-3']);
+  });
+});
+
+describe('enrolment and safeguard repositories', () => {
+  it('keeps guardian requests per minor and guardian, oldest first, without duplicates', async () => {
+    freezeTime(T0);
+    await store.guardianRequests.add('minor-2', ['mother', 'father']);
+    jest.setSystemTime(T0 - 1_000);
+    await store.guardianRequests.add('minor-1', ['mother']);
+    await store.guardianRequests.add('minor-1', ['mother']);
+    expect(await store.guardianRequests.pendingFor('mother')).toEqual(['minor-1', 'minor-2']);
+    expect(await store.guardianRequests.isPending('minor-2', 'father')).toBe(true);
+    await store.guardianRequests.remove('minor-2', 'father');
+    expect(await store.guardianRequests.isPending('minor-2', 'father')).toBe(false);
+    await store.guardianRequests.removeAll('minor-2');
+    expect(await store.guardianRequests.pendingFor('mother')).toEqual(['minor-1']);
+  });
+
+  it('stores, uses, renames and removes passkeys of one account only', async () => {
+    const passkey = { id: 'cred-1', accountId: 'acct-1', publicKey: 'pk', counter: 0, transports: ['internal', 'hybrid'], name: 'Phone', createdAt: 1, lastUsedAt: null };
+    await store.passkeys.insert(passkey);
+    await store.passkeys.insert({ ...passkey, id: 'cred-2', createdAt: 2, name: 'Laptop' });
+    await store.passkeys.insert({ ...passkey, id: 'cred-3', accountId: 'acct-2' });
+    expect(await store.passkeys.findById('cred-1')).toEqual(passkey);
+    await store.passkeys.recordUse('cred-1', 7, 1_000);
+    expect(await store.passkeys.findById('cred-1')).toMatchObject({ counter: 7, lastUsedAt: 1_000 });
+    expect(await store.passkeys.rename('acct-2', 'cred-1', 'Stolen')).toBe(false);
+    expect(await store.passkeys.rename('acct-1', 'cred-1', 'Old phone')).toBe(true);
+    expect((await store.passkeys.listByAccount('acct-1')).map((p) => p.name)).toEqual(['Old phone', 'Laptop']);
+    expect(await store.passkeys.remove('acct-2', 'cred-2')).toBe(false);
+    expect(await store.passkeys.remove('acct-1', 'cred-2')).toBe(true);
+    await store.passkeys.removeAllOf('acct-1');
+    expect(await store.passkeys.listByAccount('acct-1')).toEqual([]);
+    expect(await store.passkeys.listByAccount('acct-2')).toHaveLength(1);
+  });
+
+  it('records one platform approval per minor and platform, and the guardian\'s decisions', async () => {
+    const first = await store.platformApprovals.request('minor', 'platform-d', 'guardian');
+    expect(first).toMatchObject({ status: 'pending', decidedAt: null });
+    expect(await store.platformApprovals.request('minor', 'platform-d', 'guardian')).toEqual(first);
+    await store.platformApprovals.request('minor', 'platform-e', 'guardian');
+    expect((await store.platformApprovals.pendingFor('guardian')).map((a) => a.clientId).toSorted()).toEqual(['platform-d', 'platform-e']);
+    expect(await store.platformApprovals.decide('minor', 'platform-d', 'stranger', 'approved')).toBe(false);
+    expect(await store.platformApprovals.decide('minor', 'platform-d', 'guardian', 'approved')).toBe(true);
+    expect(await store.platformApprovals.find('minor', 'platform-d')).toMatchObject({ status: 'approved', decidedAt: expect.any(Number) });
+    expect(await store.platformApprovals.decide('minor', 'platform-d', 'guardian', 'declined')).toBe(true);
+    expect((await store.platformApprovals.listFor('minor')).map((a) => [a.clientId, a.status])).toEqual(expect.arrayContaining([['platform-d', 'declined'], ['platform-e', 'pending']]));
+    expect(await store.platformApprovals.find('minor', 'platform-x')).toBeUndefined();
+  });
+
+  it('answers 20 concurrent requests for the same new approval with one record', async () => {
+    const records = await Promise.all(Array.from({ length: 20 }, () => store.platformApprovals.request('minor', 'platform-d', 'guardian')));
+    expect(new Set(records.map((r) => r.requestedAt)).size).toBe(1);
+    expect(await store.platformApprovals.listFor('minor')).toHaveLength(1);
+  });
+});
+
+describe('the disclosure ledger and security activity', () => {
+  const entry = (clientId: string, at: number, claims = ['sub', 'name']) => ({ accountId: 'acct-1', clientId, claims, acr: 'cyberid:loa2', channel: 'id_token' as const, at });
+
+  it('lists newest first with filters, sums up per platform, and honours the retention cut-off', async () => {
+    await store.disclosures.add(entry('a', 1_000));
+    await store.disclosures.add(entry('b', 2_000, ['sub']));
+    await store.disclosures.add(entry('a', 3_000));
+    await store.disclosures.add(entry('a', 3_000, ['sub', 'phone_number']));
+    await store.disclosures.add({ ...entry('a', 5_000), accountId: 'acct-2' });
+    expect((await store.disclosures.list('acct-1', 0, {})).map((e) => [e.clientId, e.at, e.claims.length])).toEqual([['a', 3_000, 2], ['a', 3_000, 2], ['b', 2_000, 1], ['a', 1_000, 2]]);
+    expect((await store.disclosures.list('acct-1', 0, {}))[0]!.claims).toEqual(['sub', 'phone_number']); // same instant: the later entry first
+    expect((await store.disclosures.list('acct-1', 0, { clientId: 'a', from: 1_500, to: 3_000 }))).toEqual([]);
+    expect((await store.disclosures.list('acct-1', 0, { clientId: 'a', from: 1_000, to: 3_001 })).map((e) => e.at)).toEqual([3_000, 3_000, 1_000]);
+    expect((await store.disclosures.list('acct-1', 2_000, {})).map((e) => e.at)).toEqual([3_000, 3_000, 2_000]);
+    expect((await store.disclosures.usage('acct-1', 0)).toSorted((x, y) => x.clientId.localeCompare(y.clientId))).toEqual([
+      { clientId: 'a', first: 1_000, last: 3_000 }, { clientId: 'b', first: 2_000, last: 2_000 },
+    ]);
+    expect(await store.disclosures.removeBefore(2_500)).toBe(2);
+    await store.disclosures.removeAllOf('acct-1');
+    expect(await store.disclosures.list('acct-1', 0, {})).toEqual([]);
+    expect(await store.disclosures.list('acct-2', 0, {})).toHaveLength(1);
+  });
+
+  it('keeps security events newest first, limited, with their details', async () => {
+    for (let at = 1; at <= 5; at += 1) await store.securityEvents.add({ accountId: 'acct-1', type: 'sign_in', detail: { method: 'pwd', n: String(at) }, at: at * 1_000 });
+    await store.securityEvents.add({ accountId: 'acct-2', type: 'lock', detail: {}, at: 9_000 });
+    expect((await store.securityEvents.list('acct-1', 2_000, 3)).map((e) => e.detail.n)).toEqual(['5', '4', '3']);
+    expect(await store.securityEvents.removeBefore(3_000)).toBe(2);
+    await store.securityEvents.removeAllOf('acct-1');
+    expect(await store.securityEvents.list('acct-1', 0, 10)).toEqual([]);
+    expect(await store.securityEvents.list('acct-2', 0, 10)).toEqual([{ accountId: 'acct-2', type: 'lock', detail: {}, at: 9_000 }]);
+  });
+});
+
+describe('one-time values and rate limits', () => {
+  it('sets, gets and deletes a value exactly once', async () => {
+    await store.shortLived.set('enrolment:1', { step: 'face', nested: [1, 'two'] }, 60);
+    expect(await store.shortLived.get('enrolment:1')).toEqual({ step: 'face', nested: [1, 'two'] });
+    const deletions = await Promise.all(Array.from({ length: 20 }, () => store.shortLived.delete('enrolment:1')));
+    expect(deletions.filter(Boolean)).toHaveLength(1);
+    expect(await store.shortLived.get('enrolment:1')).toBeUndefined();
+  });
+
+  it('counts 30 concurrent increments exactly, and forgets values and counters after their lifetime (real time)', async () => {
+    const counts = await Promise.all(Array.from({ length: 30 }, () => store.shortLived.increment('attempts', 1)));
+    expect(counts.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    await store.shortLived.set('code', '123456', 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(await store.shortLived.get('code')).toBeUndefined();
+    expect(await store.shortLived.delete('code')).toBe(false);
+    expect(await store.shortLived.increment('attempts', 1)).toBe(1);
+  });
+
+  it('shares rate-limit counters between limiters on the same store', async () => {
+    const options = { keyPrefix: `contract-${Date.now()}`, points: 3, duration: 60 };
+    const one = store.rateLimiter(options);
+    const two = store.rateLimiter(options);
+    await one.penalty('ip-1', 2);
+    expect((await two.get('ip-1'))?.consumedPoints).toBe(2);
+    await two.delete('ip-1');
+    expect(await one.get('ip-1')).toBeNull();
+  });
+});
+
+describe('durability and readiness', () => {
   it('keeps oidc rows, consumption and accounts across a close and reopen', async () => {
     const client = samplePayload('Client', 'platform-a');
     await store.adapterFor('Client').upsert('platform-a', client);
+    await store.adapterFor('RefreshToken').upsert('rt-1', samplePayload('RefreshToken', 'rt-1'), 3600);
     await store.adapterFor('AuthorizationCode').upsert('code-1', { kind: 'AuthorizationCode', grantId: 'g1' }, 600);
     await store.adapterFor('AuthorizationCode').consume('code-1');
     const person = account(1);
     await store.accounts.insert(person);
 
     await store.close();
-    store = openSqliteStore(dataDir);
+    store = await fixture.open();
 
     expect(await store.adapterFor('Client').find('platform-a')).toEqual(client);
+    expect(await store.adapterFor('RefreshToken').find('rt-1')).toEqual(samplePayload('RefreshToken', 'rt-1'));
     expect(await store.adapterFor('AuthorizationCode').find('code-1')).toMatchObject({ grantId: 'g1', consumed: expect.any(Number) });
     await expect(store.adapterFor('AuthorizationCode').consume('code-1')).rejects.toBeInstanceOf(errors.InvalidGrant);
     expect(await store.accounts.findById(person.id)).toEqual(person);
     expect(await store.accounts.findByLookup('phone', person.lookups.phone)).toEqual(person);
     await store.accounts.insert(account(2)); // the schema was not re-created on reopen
+  });
+
+  it('reports every backend up and available', async () => {
+    expect(store.available()).toBe(true);
+    const backends = await store.check();
+    expect(backends.every((backend) => backend.up)).toBe(true);
+    expect(backends.map((backend) => backend.kind).join('+')).toBe(store.kind);
+  });
+});
+});
+
+describe('the embedded file', () => {
+  let dataDir: string;
+  let store: Store;
+
+  beforeEach(() => {
+    dataDir = tempDataDir();
+    store = openEmbeddedStore(dataDir);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    removeDataDir(dataDir);
   });
 
   it('creates cyberid.sqlite owner-only, in WAL mode', async () => {
@@ -359,12 +624,8 @@ describe('durability and files', () => {
     } finally {
       db.close();
     }
-    store = openSqliteStore(dataDir);
+    store = openEmbeddedStore(dataDir);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-  });
-
-  it('answers ping while open', async () => {
-    await expect(store.ping()).resolves.toBeUndefined();
   });
 });
 
@@ -411,3 +672,5 @@ function account(n: number): AccountRecord & { lookups: Record<keyof AccountLook
     passwordChangeRequired: false,
   };
 }
+
+const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);

@@ -1,0 +1,56 @@
+// The Redis connection: a single server or a Redis Cluster, tuned to fail fast. Commands are never queued while
+// the connection is down (a request answers 503 at once instead of hanging), and the client keeps reconnecting
+// in the background, so service resumes by itself when Redis is back.
+import { Cluster, Redis, ReplyError, type RedisOptions } from 'ioredis';
+import type { OutageTest } from '../outage.ts';
+
+export type RedisClient = Redis | Cluster;
+
+const CONNECTION: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2_000,
+  commandTimeout: 2_000,
+  enableAutoPipelining: true,
+  retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
+};
+
+export function connectRedis(url: string, cluster: boolean): RedisClient {
+  if (!cluster) return new Redis(url, CONNECTION);
+  const { hostname, port, username, password, protocol } = new URL(url);
+  return new Cluster([{ host: hostname, port: Number(port || 6379) }], {
+    enableOfflineQueue: false,
+    // ioredis's cluster ready check is itself a command, which a disabled offline queue refuses; /readyz pings instead.
+    enableReadyCheck: false,
+    enableAutoPipelining: true,
+    clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
+    redisOptions: {
+      ...CONNECTION,
+      ...(username ? { username: decodeURIComponent(username) } : {}),
+      ...(password ? { password: decodeURIComponent(password) } : {}),
+      ...(protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  });
+}
+
+/** Resolves when the client is ready, or after `timeoutMs` (the caller goes on; requests answer 503 until then). */
+export async function readyWithin(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    client.once('ready', onReady);
+  });
+}
+
+/** A reply error is about the command (a bug); anything else while the connection is not ready is an outage. */
+export function redisOutage(client: RedisClient): OutageTest {
+  return (error) => error instanceof Error && !(error instanceof ReplyError)
+    && (client.status !== 'ready' || /timed out|ECONNRESET|ECONNREFUSED|EPIPE|Connection is closed|writeable|MaxRetries/i.test(`${error.name} ${error.message}`));
+}

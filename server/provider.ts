@@ -1,6 +1,7 @@
 // All oidc-provider configuration in one readable place (DESIGN §3, §4, §6).
 import Provider, { errors, interactionPolicy, type Account, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
+import { StoreUnavailableError } from '../adapters/outage.ts';
 import type { Store } from '../adapters/types.ts';
 import { renderLoggedOutPage, renderLogoutPage, renderProtocolErrorPage } from '../interactions/pages.ts';
 import type { Accounts } from './identity/accounts.ts';
@@ -262,7 +263,8 @@ async function findAccount(accounts: Accounts, id: string, scopes: string[]): Pr
 function logProviderEvents(provider: Provider, logger: Logger): void {
   const log = (event: string) => (ctx: KoaContextWithOIDC | undefined, error: Error & { error?: string; statusCode?: number }) => {
     const fields = { event, error: error.error ?? error.name, status: error.statusCode, client: ctx?.oidc?.client?.clientId, requestId: ctx?.state?.requestId };
-    if ((error.statusCode ?? 500) >= 500) logger.error({ ...fields, err: error }, 'provider error');
+    if (error instanceof StoreUnavailableError) logger.warn({ ...fields, store: error.backend, cause: error.error_detail }, 'storage unavailable');
+    else if ((error.statusCode ?? 500) >= 500) logger.error({ ...fields, err: error }, 'provider error');
     else logger.info(fields, 'protocol error');
   };
   const emitter = provider as unknown as NodeJS.EventEmitter;

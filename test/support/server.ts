@@ -21,6 +21,8 @@ export interface RunningProvider {
   minor: DemoPerson;
   stdout: () => string;
   stop(): Promise<void>;
+  /** `kill -9`: the process dies at once, mid-request, with no chance to flush or close anything. */
+  crash(): Promise<void>;
 }
 
 /**
@@ -79,6 +81,15 @@ function spawnServer(env: Record<string, string>): ChildProcess {
   });
 }
 
+function signal(child: ChildProcess, name: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.removeAllListeners('exit');
+    child.on('exit', () => resolve());
+    child.kill(name);
+  });
+}
+
 const NETWORK_NUMBER_LINE = /^\s+(adult|16-year-old).*network number (\S+)\s+phone (\S+)\s+password (\S+)/gm;
 
 /** Starts the provider on `dataDir` and resolves once it logs that it is listening. */
@@ -114,11 +125,7 @@ export async function startProvider(dataDir: string, env: Record<string, string>
     adult: people.adult as DemoPerson,
     minor: people['16-year-old'] as DemoPerson,
     stdout: () => stdout,
-    stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.removeAllListeners('exit');
-      child.on('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
+    stop: () => signal(child, 'SIGTERM'),
+    crash: () => signal(child, 'SIGKILL'),
   };
 }

@@ -49,4 +49,17 @@ describe('configuration', () => {
       expect((error as ConfigError).message).toMatch(/CYBERID_REGISTRY_URL must be set in production/);
     }
   });
+
+  it('chooses the storage: embedded by default, Redis for short-lived data, MongoDB only together with Redis', () => {
+    expect(loadConfig({}).storage).toEqual({ mongodb: undefined, redis: undefined });
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379' }).storage).toEqual({ mongodb: undefined, redis: { url: 'redis://cache:6379', cluster: false } });
+    expect(loadConfig({ MONGODB_URI: 'mongodb+srv://db.example.cn', REDIS_URL: 'rediss://u:p@cache:6380', CYBERID_REDIS_CLUSTER: 'true' }).storage).toEqual({
+      mongodb: { uri: 'mongodb+srv://db.example.cn', database: 'cyberid' }, redis: { url: 'rediss://u:p@cache:6380', cluster: true },
+    });
+    expect(() => loadConfig({ MONGODB_URI: 'mongodb://db' })).toThrow(/REDIS_URL must be set with MONGODB_URI/);
+    expect(() => loadConfig({ MONGODB_URI: 'postgres://db', REDIS_URL: 'redis://cache' })).toThrow(/MONGODB_URI: must be a mongodb/);
+    expect(() => loadConfig({ REDIS_URL: 'cache:6379' })).toThrow(/REDIS_URL: must be a redis/);
+    expect(() => loadConfig({ CYBERID_REDIS_CLUSTER: 'true' })).toThrow(/CYBERID_REDIS_CLUSTER needs REDIS_URL/);
+    expect(() => loadConfig({ MONGODB_URI: 'mongodb://db', REDIS_URL: 'redis://cache', MONGODB_DATABASE: 'a.b' })).toThrow(/MONGODB_DATABASE/);
+  });
 });

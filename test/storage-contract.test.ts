@@ -13,6 +13,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { errors, type AdapterPayload } from 'oidc-provider';
 import { openEmbeddedStore } from '../adapters/index.ts';
 import { DuplicateAccountError, type AccountLookups, type AccountRecord, type Store } from '../adapters/types.ts';
+import type { Db } from 'mongodb';
+import { openMongoBackend } from '../adapters/mongodb/index.ts';
+import { migrate } from '../adapters/mongodb/schema.ts';
+import { mongoStandIn } from './support/mongo-stand-in.ts';
 import { backendKinds, MONGODB_LABEL, type BackendFixture, type RedisServers } from './support/backends.ts';
 import { redisAvailable, startRedis } from './support/redis.ts';
 import { removeDataDir, tempDataDir } from './support/server.ts';
@@ -35,7 +39,7 @@ let servers: RedisServers | undefined;
 
 beforeAll(async () => {
   if (!withRedis) return;
-  console.error(`storage contract suite: MongoDB is ${MONGODB_LABEL === 'mongodb' ? `a real server (${process.env.MONGODB_URI})` : 'the in-process STAND-IN (set MONGODB_URI for a real server)'}`);
+  console.error(`storage contract suite: MongoDB is ${MONGODB_LABEL === 'mongodb' ? 'a real server (MONGODB_URI)' : 'the in-process STAND-IN (set MONGODB_URI for a real server)'}`);
   servers = { single: await startRedis(), cluster: await startRedis({ cluster: true }) };
 }, 30_000);
 
@@ -594,6 +598,16 @@ describe('durability and readiness', () => {
     expect(backends.map((backend) => backend.kind).join('+')).toBe(store.kind);
   });
 });
+});
+
+describe(`${MONGODB_LABEL}: indexes`, () => {
+  it('refuses to serve from a database without its indexes unless told to create them, then finds them all', async () => {
+    const standIn = mongoStandIn();
+    await expect(openMongoBackend(standIn.db as unknown as Db, standIn, { createIndexes: false })).rejects.toThrow(/lacks \d+ indexes .*npm run migrate/);
+    expect(await migrate(standIn.db as unknown as Db)).toBeGreaterThan(40);
+    const backend = await openMongoBackend(standIn.db as unknown as Db, standIn, { createIndexes: false });
+    await backend.close();
+  });
 });
 
 describe('the embedded file', () => {

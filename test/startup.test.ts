@@ -89,7 +89,7 @@ describe('development start-up', () => {
     const running = await startProvider(dataDir());
     try {
       expect(await (await fetch(`${running.url}/healthz`)).json()).toEqual({ status: 'ok' });
-      expect(await (await fetch(`${running.url}/readyz`)).json()).toEqual({ status: 'ready', store: 'sqlite' });
+      expect(await (await fetch(`${running.url}/readyz`)).json()).toEqual({ status: 'ready', store: 'sqlite', backends: { sqlite: 'up' } });
       expect(await (await fetch(`${running.url}/metrics`)).text()).toContain('cyberid_http_request_duration_seconds');
     } finally {
       await running.stop();

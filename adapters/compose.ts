@@ -8,9 +8,18 @@ export function composeStore(durable: DurableBackend, ephemeral: EphemeralBacken
   const shared = (durable as object) === ephemeral;
   const backends = shared ? [durable] : [durable, ephemeral];
   const adapters = new Map<string, Adapter>();
+  // oidc-provider asks each grant-bound model's adapter to revoke a grant, in parallel; the work is done once.
+  const revoking = new Map<string, Promise<void>>();
   const grants: GrantRevocation = {
-    async revokeTokens(grantId) {
-      await Promise.all(backends.map((backend) => backend.models.revokeGrantTokens(grantId)));
+    revokeTokens(grantId) {
+      let revocation = revoking.get(grantId);
+      if (!revocation) {
+        revocation = Promise.all(backends.map((backend) => backend.models.revokeGrantTokens(grantId)))
+          .then(() => undefined)
+          .finally(() => revoking.delete(grantId));
+        revoking.set(grantId, revocation);
+      }
+      return revocation;
     },
     async revokeGrant(grantId) {
       await grants.revokeTokens(grantId);

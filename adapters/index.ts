@@ -21,7 +21,7 @@ export async function openStore(config: Pick<Config, 'dataDir' | 'storage' | 'pr
     }
     let ephemeral: EphemeralBackend = embedded!;
     if (redis) {
-      const backend = await openRedisBackend(redis);
+      const backend = await openRedisBackend(redis, logger);
       if (!backend.connected) logger?.warn({ store: 'redis' }, 'Redis is not reachable yet; requests answer 503 until it is');
       ephemeral = backend;
     }

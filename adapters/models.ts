@@ -1,10 +1,13 @@
 // Which store holds which oidc-provider model (DESIGN §5), and which models a grant issues.
 import { errors } from 'oidc-provider';
 
-/** Short-lived artefacts: in Redis when it is configured. Every other model (Grant, RefreshToken, Client, …) is durable. */
+/**
+ * Short-lived artefacts: in Redis when it is configured. Every other model (Grant, RefreshToken, Client,
+ * registration and initial access tokens) is durable.
+ */
 export const SHORT_LIVED_MODELS: ReadonlySet<string> = new Set([
   'Session', 'Interaction', 'AuthorizationCode', 'PushedAuthorizationRequest', 'ReplayDetection',
-  'AccessToken', 'ClientCredentials', 'DeviceCode', 'BackchannelAuthenticationRequest',
+  'AccessToken', 'ClientCredentials', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode',
 ]);
 
 /** The models revokeByGrantId removes (as oidc-provider's reference adapter); an Interaction carries a grantId too but is not revoked. */

@@ -52,6 +52,9 @@ export class DuplicateAccountError extends Error {
   }
 }
 
+/** The store cannot be used as configured (indexes missing, a server too old): start-up stops with this message. */
+export class StoreSetupError extends Error {}
+
 /** A 14–17-year-old's account waiting for one of the guardians the registry names. */
 export interface GuardianRequestRepository {
   add(minorId: string, guardianPersonHashes: string[]): Promise<void>;

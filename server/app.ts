@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
+import { UNAVAILABLE } from '../adapters/outage.ts';
 import type { Store } from '../adapters/types.ts';
 import { renderErrorPage } from '../interactions/pages.ts';
 import { interactionRoutes } from '../interactions/routes.ts';
@@ -117,8 +118,11 @@ export function mountApp(deps: AppDependencies): void {
   provider.use(guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes());
 }
 
-/** Paths that answer without the store: a load balancer must still see /readyz say why. */
-const WITHOUT_STORE = /^\/(healthz|readyz|metrics|static\/)/;
+/**
+ * Paths that answer without the store: a load balancer must still see /readyz say why, and platforms must still
+ * reach discovery and the keys to validate the tokens they already hold.
+ */
+const WITHOUT_STORE = /^\/(healthz|readyz|metrics|static\/|jwks$|\.well-known\/)/;
 
 /**
  * While a backend is known to be down, every request that needs it is refused before it starts, so nothing is
@@ -130,7 +134,7 @@ function failFastWhileStoreDown(store: Store) {
     if (store.available() || WITHOUT_STORE.test(ctx.path)) return next();
     ctx.status = 503;
     if (ctx.accepts('json', 'html') === 'html') renderErrorPage(ctx, 'temporarily_unavailable', 503);
-    else ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
+    else ctx.body = UNAVAILABLE;
   };
 }
 

@@ -30,9 +30,10 @@ const envSchema = z.object({
   CYBERID_DEMO_SITE_PORT: port.default(3443),
   CYBERID_LEDGER_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
   CYBERID_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(180),
-  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// connection string').optional(),
+  // Messages never repeat the value: connection strings carry passwords.
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\/\S+$/, 'must be a mongodb:// or mongodb+srv:// connection string').optional(),
   MONGODB_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').default('cyberid'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').refine((url) => URL.canParse(url), 'is not a valid URL').optional(),
   CYBERID_REDIS_CLUSTER: bool.default(false),
 });
 

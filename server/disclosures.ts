@@ -3,6 +3,7 @@
 // Fails closed: a release that cannot be written to the ledger is not delivered.
 import type { Context, Next } from 'koa';
 import { decodeJwt } from 'jose';
+import { StoreUnavailableError, UNAVAILABLE } from '../adapters/outage.ts';
 import type { DisclosureChannel } from '../adapters/types.ts';
 import { releasedClaims, type DisclosureLedger } from './identity/ledger.ts';
 import type { Logger } from './logger.ts';
@@ -28,10 +29,11 @@ export function recordDisclosures(ledger: DisclosureLedger, firstPartyClients: R
     try {
       await ledger.record(accountId, clientId, release.claims, release.acr, release.channel);
     } catch (error) {
-      logger.error({ err: error, requestId: ctx.state.requestId }, 'disclosure ledger write failed; release withheld');
+      if (error instanceof StoreUnavailableError) logger.warn({ store: error.backend, requestId: ctx.state.requestId }, 'storage unavailable; release withheld');
+      else logger.error({ err: error, requestId: ctx.state.requestId }, 'disclosure ledger write failed; release withheld');
       ctx.status = 503;
       ctx.set('Retry-After', '5');
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'try again shortly' };
+      ctx.body = UNAVAILABLE;
     }
   };
 }

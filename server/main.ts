@@ -2,8 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openStore } from '../adapters/index.ts';
-import { MissingIndexesError } from '../adapters/mongodb/index.ts';
-import type { Store } from '../adapters/types.ts';
+import { StoreSetupError, type Store } from '../adapters/types.ts';
 import { mountApp } from './app.ts';
 import { ClientsFileError, readClientsFile, registerClients } from './clients-file.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -206,7 +205,7 @@ async function main(): Promise<void> {
   try {
     running = await start(config, logger);
   } catch (error) {
-    if (error instanceof ClientsFileError || error instanceof MissingIndexesError) console.error(`Cyber ID cannot start: ${error.message}`);
+    if (error instanceof ClientsFileError || error instanceof StoreSetupError) console.error(`Cyber ID cannot start: ${error.message}`);
     else logger.fatal({ err: error }, 'start-up failed');
     process.exit(1);
   }

@@ -5,6 +5,7 @@
 // friendly 503, /readyz says which backend is down; Redis comes back and the same flows succeed without a restart,
 // with nothing durable lost.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import * as oidc from 'openid-client';
 import { composeStore } from '../adapters/compose.ts';
@@ -177,7 +178,29 @@ describe('Redis stopped and started again under a running provider (sqlite + red
     const browser = new FormBrowser(provider.url);
     const callback = await signInAndConsent(browser, next.url, adult);
     expect((await redeem(config, next, callback)).claims()!.sub).toBe(sub);
-    expect(provider.stdout()).not.toMatch(/"level":(50|60)/); // no error or fatal log lines: outages are warnings
+
+    // A full Redis (maxmemory reached, noeviction) refuses writes: that is an outage too, not a server error.
+    const admin = new Redis(redis.url);
+    try {
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      const full = await fetch(`${provider.url}/token`, {
+        method: 'POST',
+        headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshed.refresh_token! }),
+      });
+      expect(full.status).toBe(503);
+      expect(await full.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
+    }
+
+    const log = provider.stdout();
+    expect(log).not.toMatch(/"level":(50|60)/); // no error or fatal log lines: outages are warnings
+    expect(log).toMatch(/OOM command not allowed/); // the reason is logged…
+    expect(log).not.toContain('cyberid:oidc:'); // …but never the command, its keys or the tokens in its arguments
+    expect(log).not.toContain(before.access_token);
   }, 90_000);
 });
 

@@ -1,7 +1,7 @@
 // Accounts on MongoDB: one document per account; the keyed lookup hashes are unique indexes.
 import type { Collection, Db } from 'mongodb';
 import { DuplicateAccountError, type AccountLookups, type AccountRecord, type AccountRepository } from '../types.ts';
-import { COLLECTIONS } from './schema.ts';
+import { COLLECTIONS, DUPLICATE_KEY } from './schema.ts';
 
 type AccountDocument = Omit<AccountRecord, 'id'> & { _id: string };
 
@@ -30,16 +30,15 @@ export class MongoAccounts implements AccountRepository {
   }
 
   async findByLookup(field: keyof AccountLookups, hash: string): Promise<AccountRecord | undefined> {
-    const document = await this.#accounts.findOne({ [`lookups.${field}`]: hash });
+    // The $type condition lets MongoDB use the partial unique indexes (a query must imply an index's filter).
+    const document = await this.#accounts.findOne({ [`lookups.${field}`]: { $eq: hash, $type: 'string' } });
     return document ? toRecord(document) : undefined;
   }
 
   async listByGuardian(guardianId: string): Promise<AccountRecord[]> {
-    return (await this.#accounts.find({ guardianId }, { sort: { createdAt: 1 } }).toArray()).map(toRecord);
+    return (await this.#accounts.find({ guardianId: { $eq: guardianId, $type: 'string' } }, { sort: { createdAt: 1 } }).toArray()).map(toRecord);
   }
 }
-
-const DUPLICATE_KEY = 11000;
 
 /** Maps MongoDB's duplicate-key error to the repository's own error, naming the field of the index. */
 function rethrowDuplicate(error: unknown): never {

@@ -1,9 +1,10 @@
 // oidc-provider's Adapter on MongoDB: one collection per model, the payload stored as a sub-document beside the
 // fields it is looked up by. Expired documents are invisible at once (reads compare expiresAt with the provider's
-// clock) and removed by the TTL index. Client ids must not contain dots: Session payloads use them as field names.
+// clock) and removed by the TTL index. It holds the durable models only (adapters/models.ts); short-lived ones are in
+// Redis. Client ids must not contain dots: payloads use them as field names.
 import type { Db } from 'mongodb';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { alreadyConsumed, GRANT_BOUND_MODELS } from '../models.ts';
+import { alreadyConsumed, GRANT_BOUND_MODELS, SHORT_LIVED_MODELS } from '../models.ts';
 import type { GrantReference, GrantRevocation, OidcModelStore } from '../types.ts';
 import { modelCollection } from './schema.ts';
 
@@ -21,6 +22,8 @@ interface ModelDocument {
   updatedAt: Date;
 }
 
+const DURABLE_GRANT_BOUND_MODELS = GRANT_BOUND_MODELS.filter((model) => !SHORT_LIVED_MODELS.has(model));
+
 const live = () => ({ $or: [{ expiresAt: null }, { expiresAt: { $gt: new Date() } }] });
 
 export class MongoOidcModels implements OidcModelStore {
@@ -34,8 +37,9 @@ export class MongoOidcModels implements OidcModelStore {
     return new MongoOidcAdapter(model, this.#db, grants);
   }
 
+  /** The grant-bound models MongoDB holds (refresh tokens); the others live in Redis. */
   async revokeGrantTokens(grantId: string): Promise<void> {
-    await Promise.all(GRANT_BOUND_MODELS.map((model) => this.#collection(model).deleteMany({ grantId })));
+    await Promise.all(DURABLE_GRANT_BOUND_MODELS.map((model) => this.#collection(model).deleteMany({ grantId })));
   }
 
   async latestGrantId(accountId: string, clientId: string): Promise<string | undefined> {
@@ -46,11 +50,6 @@ export class MongoOidcModels implements OidcModelStore {
   async grantsOf(accountId: string): Promise<GrantReference[]> {
     const grants = await this.#collection('Grant').find({ accountId, ...live() }, { projection: { _id: 1, clientId: 1 } }).toArray();
     return grants.map((grant) => ({ id: grant._id, clientId: grant.clientId! }));
-  }
-
-  async sessionsOf(accountId: string): Promise<string[]> {
-    const sessions = await this.#collection('Session').find({ accountId, ...live() }, { projection: { _id: 1 } }).toArray();
-    return sessions.map((session) => session._id);
   }
 
   #collection(model: string) {

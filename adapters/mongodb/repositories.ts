@@ -3,9 +3,7 @@ import type { Collection, Db } from 'mongodb';
 import type {
   GuardianRequestRepository, PasskeyRecord, PasskeyRepository, PlatformApprovalRecord, PlatformApprovalRepository,
 } from '../types.ts';
-import { COLLECTIONS } from './schema.ts';
-
-const DUPLICATE_KEY = 11000;
+import { COLLECTIONS, DUPLICATE_KEY } from './schema.ts';
 
 interface GuardianRequestDocument {
   minorId: string;

@@ -1,14 +1,9 @@
 // The MongoDB collections and their indexes: one collection per oidc-provider model and per repository.
 // Creating indexes is a deliberate step (`npm run migrate`), not a side effect of serving traffic in production.
 import type { Db, IndexDescription } from 'mongodb';
-import { isGrantBound } from '../models.ts';
 
-/** oidc-provider's models (oidc-provider 9, the experimental PreAuthorizedCode included). */
-export const OIDC_MODELS = [
-  'Session', 'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'ClientCredentials', 'Client',
-  'InitialAccessToken', 'RegistrationAccessToken', 'Interaction', 'ReplayDetection', 'PushedAuthorizationRequest',
-  'Grant', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode',
-] as const;
+/** The oidc-provider models MongoDB holds: the durable ones (the short-lived ones are in Redis, adapters/models.ts). */
+export const DURABLE_MODELS = ['Grant', 'RefreshToken', 'Client', 'RegistrationAccessToken', 'InitialAccessToken'] as const;
 
 export const modelCollection = (model: string) => `oidc_${model}`;
 
@@ -21,7 +16,12 @@ export const COLLECTIONS = {
   securityEvents: 'security_events',
 } as const;
 
-/** Unique only where the field is a string: a deleted account or a child without a phone has null there. */
+export const DUPLICATE_KEY = 11000;
+
+/**
+ * Unique only where the field is a string: a deleted account or a child without a phone has null there. Queries
+ * must repeat the `$type` condition, or MongoDB's planner cannot use a partial index (see accounts.ts).
+ */
 const uniqueWhenSet = (field: string): IndexDescription => ({
   key: { [field]: 1 }, name: `${field}_unique`, unique: true, partialFilterExpression: { [field]: { $type: 'string' } },
 });
@@ -29,10 +29,8 @@ const uniqueWhenSet = (field: string): IndexDescription => ({
 function modelIndexes(model: string): IndexDescription[] {
   // MongoDB's TTL monitor removes expired documents about once a minute; reads also compare expiresAt themselves.
   const indexes: IndexDescription[] = [{ key: { expiresAt: 1 }, name: 'expiresAt_ttl', expireAfterSeconds: 0 }];
-  if (isGrantBound(model) || model === 'Interaction') indexes.push({ key: { grantId: 1 }, name: 'grantId' });
-  if (model === 'Session') indexes.push({ key: { uid: 1 }, name: 'uid' }, { key: { accountId: 1 }, name: 'accountId' });
-  if (model === 'DeviceCode' || model === 'BackchannelAuthenticationRequest') indexes.push({ key: { userCode: 1 }, name: 'userCode' });
-  if (model === 'Grant') indexes.push({ key: { accountId: 1, clientId: 1, updatedAt: -1 }, name: 'account_client_updated' });
+  if (model === 'RefreshToken') indexes.push({ key: { grantId: 1 }, name: 'grantId' });
+  if (model === 'Grant') indexes.push({ key: { accountId: 1, clientId: 1, updatedAt: -1, _id: -1 }, name: 'account_client_updated' });
   return indexes;
 }
 
@@ -53,9 +51,10 @@ export const INDEXES: Record<string, IndexDescription[]> = {
     { key: { minorId: 1, clientId: 1 }, name: 'minor_client_unique', unique: true },
     { key: { guardianId: 1, status: 1, requestedAt: 1 }, name: 'guardian_status_requested' },
   ],
-  [COLLECTIONS.disclosures]: [{ key: { accountId: 1, at: -1 }, name: 'account_at' }, { key: { at: 1 }, name: 'at' }],
-  [COLLECTIONS.securityEvents]: [{ key: { accountId: 1, at: -1 }, name: 'account_at' }, { key: { at: 1 }, name: 'at' }],
-  ...Object.fromEntries(OIDC_MODELS.map((model) => [modelCollection(model), modelIndexes(model)])),
+  // Newest first with _id breaking ties, all from the index.
+  [COLLECTIONS.disclosures]: [{ key: { accountId: 1, at: -1, _id: -1 }, name: 'account_at' }, { key: { at: 1 }, name: 'at' }],
+  [COLLECTIONS.securityEvents]: [{ key: { accountId: 1, at: -1, _id: -1 }, name: 'account_at' }, { key: { at: 1 }, name: 'at' }],
+  ...Object.fromEntries(DURABLE_MODELS.map((model) => [modelCollection(model), modelIndexes(model)])),
 };
 
 /** Creates every collection's indexes (idempotent); returns how many index specifications were applied. */
@@ -72,8 +71,16 @@ export async function migrate(db: Db): Promise<number> {
 export async function missingIndexes(db: Db): Promise<string[]> {
   const missing: string[] = [];
   for (const [collection, indexes] of Object.entries(INDEXES)) {
-    const present = new Set((await db.collection(collection).listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
+    const present = new Set((await db.collection(collection).listIndexes().toArray().catch(noCollection)).map((index) => index.name as string));
     for (const index of indexes) if (!present.has(index.name!)) missing.push(`${collection}.${index.name}`);
   }
   return missing;
+}
+
+const NAMESPACE_NOT_FOUND = 26;
+
+/** A collection that does not exist yet has no indexes; any other failure (authentication, network) is not hidden. */
+function noCollection(error: unknown): never[] {
+  if ((error as { code?: number }).code === NAMESPACE_NOT_FOUND) return [];
+  throw error;
 }

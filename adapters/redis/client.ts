@@ -49,8 +49,30 @@ export async function readyWithin(client: RedisClient, timeoutMs: number): Promi
   });
 }
 
-/** A reply error is about the command (a bug); anything else while the connection is not ready is an outage. */
+/** Replies that mean Redis cannot serve now (full, a replica after failover, loading, cluster down), not that the command is wrong. */
+const UNAVAILABLE_REPLY = /^(OOM|READONLY|LOADING|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|BUSY)\b/;
+
+/**
+ * An outage: a connection-level error (not a reply), or a reply saying Redis cannot serve now, including a
+ * transaction aborted because of one.
+ */
 export function redisOutage(client: RedisClient): OutageTest {
-  return (error) => error instanceof Error && !(error instanceof ReplyError)
-    && (client.status !== 'ready' || /timed out|ECONNRESET|ECONNREFUSED|EPIPE|Connection is closed|writeable|MaxRetries/i.test(`${error.name} ${error.message}`));
+  return (error) => {
+    if (!(error instanceof Error)) return false;
+    if (error instanceof ReplyError) {
+      const replies = [error, ...((error as { previousErrors?: Error[] }).previousErrors ?? [])];
+      return replies.some((reply) => UNAVAILABLE_REPLY.test(reply.message));
+    }
+    return client.status !== 'ready' || /timed out|ECONNRESET|ECONNREFUSED|EPIPE|Connection is closed|writeable|MaxRetries/i.test(`${error.name} ${error.message}`);
+  };
+}
+
+/**
+ * ioredis attaches the command and its arguments (keys, tokens, payloads) to a reply error: keep only the replies'
+ * messages (a transaction's EXECABORT with the errors that caused it), never the commands.
+ */
+export function scrubRedisError(error: unknown): unknown {
+  if (!(error instanceof Error) || !('command' in error || 'previousErrors' in error)) return error;
+  const previous = (error as { previousErrors?: Error[] }).previousErrors ?? [];
+  return new Error(`Redis replied: ${[error, ...previous].map((reply) => reply.message).join('; ')}`);
 }

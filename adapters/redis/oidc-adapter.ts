@@ -1,8 +1,9 @@
 // oidc-provider's Adapter on Redis, for the short-lived models. Each object is one hash (payload, expiresAt,
-// consumed) with the key's TTL; uid and user-code indexes, each grant's members and each account's sessions are
-// separate keys. Every command touches one key, so the same code runs on a Redis Cluster without hash tags;
-// indexes are written before the object, so a crash between the two leaves an index to nothing (ignored), never
-// a token that revocation cannot find.
+// consumed) with the key's TTL; uid and user-code indexes, each grant's tokens and each account's sessions are
+// separate keys (the last two sorted sets scored by expiry, pruned on every write, so they never outgrow what is
+// live). Every command touches one key, so the same code runs on a Redis Cluster without hash tags; indexes are
+// written before the object and outlive it by a minute, so a crash between the two leaves an index to nothing
+// (ignored), never a token that revocation cannot find.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { alreadyConsumed, isGrantBound } from '../models.ts';
 import type { GrantRevocation, OidcModelStore } from '../types.ts';
@@ -39,17 +40,15 @@ export class RedisOidcModels implements OidcModelStore {
   }
 
   async revokeGrantTokens(grantId: string): Promise<void> {
-    const members = await this.#redis.smembers(grantKey(grantId));
+    const members = await this.#redis.zrange(grantKey(grantId), 0, -1);
     await Promise.all(members.map((key) => this.#redis.del(key)));
     await this.#redis.del(grantKey(grantId));
   }
 
-  /** The live sessions of an account; sessions that ended are dropped from its set on the way. */
+  /** The live sessions of an account (a session destroyed at sign-out is checked for, not just expiry). */
   async sessionsOf(accountId: string): Promise<string[]> {
-    const ids = await this.#redis.smembers(accountSessionsKey(accountId));
+    const ids = await this.#redis.zrangebyscore(accountSessionsKey(accountId), Date.now(), '+inf');
     const live = await Promise.all(ids.map(async (id) => isLive(await this.#redis.hmget(objectKey('Session', id), 'payload', 'expiresAt'))));
-    const ended = ids.filter((_, i) => !live[i]);
-    if (ended.length) await this.#redis.srem(accountSessionsKey(accountId), ...ended);
     return ids.filter((_, i) => live[i]);
   }
 }
@@ -57,6 +56,9 @@ export class RedisOidcModels implements OidcModelStore {
 function isLive([payload, expiresAt]: (string | null)[]): boolean {
   return payload != null && (expiresAt == null || Number(expiresAt) > Date.now());
 }
+
+/** Index keys outlive their object a little, so an object is never findable while its index entry is already gone. */
+const INDEX_SLACK_MS = 60_000;
 
 class RedisOidcAdapter implements Adapter {
   readonly #model: string;
@@ -76,15 +78,16 @@ class RedisOidcAdapter implements Adapter {
       await this.#redis.del(key); // expires now: nothing to keep
       return;
     }
+    const expiresAt = ttlMs === undefined ? undefined : Date.now() + ttlMs;
     const indexes: Promise<unknown>[] = [];
-    if (payload.grantId && isGrantBound(this.#model)) indexes.push(this.#addMember(grantKey(payload.grantId), key, ttlMs));
-    if (this.#model === 'Session' && payload.accountId) indexes.push(this.#addMember(accountSessionsKey(payload.accountId), id, ttlMs));
+    if (payload.grantId && isGrantBound(this.#model)) indexes.push(this.#addMember(grantKey(payload.grantId), key, expiresAt));
+    if (this.#model === 'Session' && payload.accountId) indexes.push(this.#addMember(accountSessionsKey(payload.accountId), id, expiresAt));
     if (payload.uid) indexes.push(this.#setIndex(indexKey(this.#model, 'uid', payload.uid), id, ttlMs));
     if (payload.userCode) indexes.push(this.#setIndex(indexKey(this.#model, 'userCode', payload.userCode), id, ttlMs));
     await Promise.all(indexes);
 
     const fields: Record<string, string | number> = { payload: JSON.stringify(payload) };
-    if (ttlMs !== undefined) fields.expiresAt = Date.now() + ttlMs;
+    if (expiresAt !== undefined) fields.expiresAt = expiresAt;
     // The payload is the whole truth on upsert, consumption included (as the SQLite adapter replaces its row).
     if (payload.consumed) fields.consumed = typeof payload.consumed === 'number' ? payload.consumed : Math.floor(Date.now() / 1000);
     const transaction = this.#redis.multi().del(key).hset(key, fields);
@@ -135,17 +138,25 @@ class RedisOidcAdapter implements Adapter {
     return payload?.[index] === value ? payload : undefined;
   }
 
-  /** Adds to a set that lives as long as its longest-lived member (forever if one has no expiry). */
-  async #addMember(setKey: string, member: string, ttlMs: number | undefined): Promise<void> {
-    const transaction = this.#redis.multi().sadd(setKey, member);
-    if (ttlMs === undefined) transaction.persist(setKey);
-    else transaction.pexpire(setKey, ttlMs, 'NX').pexpire(setKey, ttlMs, 'GT');
+  /**
+   * Adds to a sorted set scored by the member's expiry, drops members that have expired, and keeps the set as long
+   * as its longest-lived member (forever if one has no expiry). One key, one transaction.
+   */
+  async #addMember(setKey: string, member: string, expiresAt: number | undefined): Promise<void> {
+    const transaction = this.#redis.multi()
+      .zadd(setKey, expiresAt ?? '+inf', member)
+      .zremrangebyscore(setKey, '-inf', `(${Date.now()}`);
+    if (expiresAt === undefined) transaction.persist(setKey);
+    else {
+      const ttlMs = expiresAt - Date.now() + INDEX_SLACK_MS;
+      transaction.pexpire(setKey, ttlMs, 'NX').pexpire(setKey, ttlMs, 'GT');
+    }
     await execOrThrow(transaction.exec());
   }
 
   async #setIndex(key: string, id: string, ttlMs: number | undefined): Promise<void> {
     if (ttlMs === undefined) await this.#redis.set(key, id);
-    else await this.#redis.set(key, id, 'PX', ttlMs);
+    else await this.#redis.set(key, id, 'PX', ttlMs + INDEX_SLACK_MS);
   }
 }
 

@@ -3,7 +3,7 @@
 // it as a Bearer token. Errors are {error, error_description, field?} with a 4xx status, 503 when an
 // authority does not answer.
 import { bodyParser } from '@koa/bodyparser';
-import { StoreUnavailableError } from '../../adapters/outage.ts';
+import { StoreUnavailableError, UNAVAILABLE } from '../../adapters/outage.ts';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
@@ -152,7 +152,7 @@ function apiErrors(logger: Logger) {
       } else if (error instanceof StoreUnavailableError) {
         logger.warn({ err: error, requestId: ctx.state.requestId, store: error.backend }, 'storage unavailable');
         ctx.status = 503;
-        ctx.body = { error: error.error, error_description: error.error_description };
+        ctx.body = UNAVAILABLE;
       } else if (error instanceof AuthorityUnavailableError) {
         logger.warn({ err: error, requestId: ctx.state.requestId }, 'an authority did not answer');
         ctx.status = 503;

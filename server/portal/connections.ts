@@ -22,9 +22,6 @@ export interface ConnectedPlatform {
   lastUse: number | undefined;
 }
 
-/** The token models a grant issues (as oidc-provider revokes them): each through its own adapter, so every store is reached. */
-const GRANT_BOUND_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
-
 interface GrantPayload {
   clientId: string;
   iat?: number;
@@ -126,7 +123,8 @@ export class Connections {
   }
 
   async #revokeGrant(grantId: string, destroyGrant: boolean): Promise<void> {
-    await Promise.all(GRANT_BOUND_MODELS.map((model) => this.#model(model).adapter.revokeByGrantId(grantId)));
+    // Our adapters' revokeByGrantId takes every token of the grant in every store (adapters/compose.ts), whichever model asks.
+    await this.#model('AccessToken').adapter.revokeByGrantId(grantId);
     if (destroyGrant) await this.#model('Grant').adapter.destroy(grantId);
   }
 

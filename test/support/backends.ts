@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
 import { composeStore } from '../../adapters/compose.ts';
-import { openMongoBackend } from '../../adapters/mongodb/index.ts';
+import { connectMongo, openMongoBackend } from '../../adapters/mongodb/index.ts';
 import { openRedisBackend } from '../../adapters/redis/index.ts';
 import { openSqliteBackend } from '../../adapters/sqlite/index.ts';
 import type { DurableBackend, EphemeralBackend, Store } from '../../adapters/types.ts';
@@ -19,6 +19,8 @@ export const MONGODB_LABEL = REAL_MONGODB ? 'mongodb' : 'mongodb stand-in';
 export interface BackendFixture {
   open(): Promise<Store>;
   dispose(): Promise<void>;
+  /** The Redis server holding the short-lived data, if any (tests inspect its keys). */
+  redisUrl?: string;
 }
 
 export interface BackendKind {
@@ -41,6 +43,7 @@ export function backendKinds(redis: () => RedisServers): BackendKind[] {
 }
 
 interface RedisPart {
+  url: string;
   open(): Promise<EphemeralBackend>;
 }
 
@@ -50,6 +53,7 @@ async function redisPart(server: RedisServer, cluster: boolean): Promise<RedisPa
   await admin.flushall();
   admin.disconnect();
   return {
+    url: server.url,
     async open() {
       const backend = await openRedisBackend({ url: server.url, cluster });
       if (!backend.connected) throw new Error(`Redis at ${server.url} did not become ready`);
@@ -68,6 +72,7 @@ function sqliteWith(redis: RedisPart | undefined): BackendFixture {
     async dispose() {
       removeDataDir(dataDir);
     },
+    ...(redis ? { redisUrl: redis.url } : {}),
   };
 }
 
@@ -78,7 +83,7 @@ function mongoWith(redis: RedisPart): BackendFixture {
     const name = `cyberid_test_${process.pid}_${databases += 1}`;
     return {
       async open() {
-        const client = await new MongoClient(REAL_MONGODB, { ignoreUndefined: true }).connect();
+        const client = await connectMongo(REAL_MONGODB).connect();
         return composeStore(await openMongoBackend(client.db(name), client, { createIndexes: true }), await redis.open());
       },
       async dispose() {
@@ -86,6 +91,7 @@ function mongoWith(redis: RedisPart): BackendFixture {
         await client.db(name).dropDatabase();
         await client.close();
       },
+      redisUrl: redis.url,
     };
   }
   const standIn = mongoStandIn();
@@ -95,5 +101,6 @@ function mongoWith(redis: RedisPart): BackendFixture {
       return composeStore(durable, await redis.open());
     },
     async dispose() {},
+    redisUrl: redis.url,
   };
 }

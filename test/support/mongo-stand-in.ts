@@ -162,6 +162,8 @@ class StandInCollection {
       const name = index.name ?? Object.keys(index.key).join('_');
       const existing = this.#indexes.get(name);
       if (existing && JSON.stringify(existing) !== JSON.stringify(index)) throw new Error(`An existing index has the same name (${name}) but different options`);
+      const sameKey = [...this.#indexes.entries()].find(([other, spec]) => other !== name && JSON.stringify(spec.key) === JSON.stringify(index.key));
+      if (sameKey) throw Object.assign(new Error(`Index already exists with a different name: ${sameKey[0]}`), { code: 85, codeName: 'IndexOptionsConflict' });
       this.#indexes.set(name, index);
     }
     return [...this.#indexes.keys()];

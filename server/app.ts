@@ -126,7 +126,7 @@ const WITHOUT_STORE = /^\/(healthz|readyz|metrics|static\/|jwks$|\.well-known\/)
 
 /**
  * While a backend is known to be down, every request that needs it is refused before it starts, so nothing is
- * half-written (a refresh token consumed without its successor saved, say): OAuth JSON for platforms, a page for
+ * half-written (a refresh token consumed while its access token cannot be saved, say): OAuth JSON for platforms, a page for
  * people. Requests already running when the backend goes away get StoreUnavailableError from the adapters.
  */
 function failFastWhileStoreDown(store: Store) {

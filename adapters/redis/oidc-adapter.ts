@@ -10,7 +10,7 @@ import type { GrantRevocation, OidcModelStore } from '../types.ts';
 import type { RedisClient } from './client.ts';
 
 const PREFIX = 'cyberid:oidc';
-export const objectKey = (model: string, id: string) => `${PREFIX}:${model}:${id}`;
+const objectKey = (model: string, id: string) => `${PREFIX}:${model}:${id}`;
 const indexKey = (model: string, index: 'uid' | 'userCode', value: string) => `${PREFIX}:${model}:${index}:${value}`;
 const grantKey = (grantId: string) => `${PREFIX}:grant:${grantId}`;
 const accountSessionsKey = (accountId: string) => `${PREFIX}:account-sessions:${accountId}`;

@@ -6,13 +6,16 @@ import type { OutageTest } from '../outage.ts';
 
 export type RedisClient = Redis | Cluster;
 
+/** Reconnect soon, then every 2 s at most, for as long as it takes. */
+const reconnectDelay = (attempt: number) => Math.min(100 * attempt, 2_000);
+
 const CONNECTION: RedisOptions = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   connectTimeout: 2_000,
   commandTimeout: 2_000,
   enableAutoPipelining: true,
-  retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
+  retryStrategy: reconnectDelay,
 };
 
 export function connectRedis(url: string, cluster: boolean): RedisClient {
@@ -23,7 +26,7 @@ export function connectRedis(url: string, cluster: boolean): RedisClient {
     // ioredis's cluster ready check is itself a command, which a disabled offline queue refuses; /readyz pings instead.
     enableReadyCheck: false,
     enableAutoPipelining: true,
-    clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
+    clusterRetryStrategy: reconnectDelay,
     redisOptions: {
       ...CONNECTION,
       ...(username ? { username: decodeURIComponent(username) } : {}),

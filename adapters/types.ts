@@ -185,6 +185,59 @@ export interface SecurityEventRepository {
   removeAllOf(accountId: string): Promise<void>;
 }
 
+/** One change an operator made (a platform client, a key, a registration token), as written to the audit log. */
+export interface AuditRecord {
+  /** Epoch milliseconds. */
+  at: number;
+  /** Who made it: `operator:<client id>` (admin API), `cli:<user>` (the cyberid command), `registration:<client id>` (DCR). */
+  actor: string;
+  /** `client.add`, `client.update`, `client.disable`, `keys.rotate`… */
+  action: string;
+  /** The client id or key generation the change is about. */
+  target: string;
+  /** Names of the fields that changed and other non-secret details; never a secret or a token. */
+  detail: Record<string, unknown>;
+}
+
+export interface AuditFilter {
+  target?: string | undefined;
+  /** Entries strictly older than this epoch-milliseconds time (paging backwards). */
+  before?: number | undefined;
+  limit: number;
+}
+
+/** The audit log is append-only: the repository offers no update and no delete. */
+export interface AuditRepository {
+  append(record: AuditRecord): Promise<void>;
+  /** Newest first. */
+  list(filter: AuditFilter): Promise<AuditRecord[]>;
+}
+
+/** A generation of the provider's signing keys (one ES256 and one EdDSA key), sealed at rest. */
+export interface SigningKeyGenerationRecord {
+  id: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** When it starts signing; until then it is only published. */
+  activatesAt: number;
+  /** Set when an operator withdrew it (a compromised key): unpublished at once. */
+  withdrawnAt: number | null;
+  /** The public JWKs (kid, kty, crv, x, alg), for listing without unsealing. */
+  publicKeys: Record<string, string>[];
+  /** The private JWKS, sealed with the attribute key (AES-256-GCM). */
+  sealed: string;
+}
+
+export interface SigningKeyRepository {
+  /** Oldest activation first. */
+  list(): Promise<SigningKeyGenerationRecord[]>;
+  /** False when a generation with this id exists already (two processes creating the first one together). */
+  insert(record: SigningKeyGenerationRecord): Promise<boolean>;
+  withdraw(id: string, at: number): Promise<boolean>;
+  /** Deletes a generation that no token can still need. */
+  remove(id: string): Promise<void>;
+}
+
 /** A live Grant (a platform's remembered consent) of an account. */
 export interface GrantReference {
   id: string;
@@ -227,8 +280,12 @@ export interface DurableBackend extends StoreComponent {
   platformApprovals: PlatformApprovalRepository;
   disclosures: DisclosureRepository;
   securityEvents: SecurityEventRepository;
+  audit: AuditRepository;
+  signingKeys: SigningKeyRepository;
   latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
   grantsOf(accountId: string): Promise<GrantReference[]>;
+  /** Every registered client's metadata, as stored (the operator's view; oidc-provider finds them one by one). */
+  listClients(): Promise<Record<string, unknown>[]>;
 }
 
 /** What is short-lived: sessions, interactions, codes, PAR, replay detection, one-time values, rate limits. */
@@ -254,6 +311,9 @@ export interface Store {
   rateLimiter: RateLimiterFactory;
   disclosures: DisclosureRepository;
   securityEvents: SecurityEventRepository;
+  audit: AuditRepository;
+  signingKeys: SigningKeyRepository;
+  listClients(): Promise<Record<string, unknown>[]>;
   /** The newest live Grant (remembered consent) of an account at a client, whichever session created it. */
   latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
   /** Every live Grant of an account, at every client. */

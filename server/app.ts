@@ -25,6 +25,8 @@ import { CredentialThrottle } from './identity/throttle.ts';
 import type { Passkeys } from './identity/passkeys.ts';
 import type { SecurityActivity } from './identity/activity.ts';
 import type { DisclosureLedger } from './identity/ledger.ts';
+import { adminApiRoutes, type AdminApiDependencies } from './admin/api.ts';
+import { hideSecretHashes } from './admin/registration.ts';
 import { recordDisclosures } from './disclosures.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -49,6 +51,7 @@ export interface AppDependencies {
   logger: Logger;
   metrics: Metrics;
   production: boolean;
+  admin: Omit<AdminApiDependencies, 'provider' | 'issuer' | 'logger'>;
 }
 
 /** Cyber ID's own clients (the portal): not platforms, so never in the ledger or the list of connected platforms. */
@@ -96,6 +99,8 @@ export function mountApp(deps: AppDependencies): void {
     ctx.body = file.body;
   });
   provider.use(operations.routes());
+  provider.use(adminApiRoutes({ ...deps.admin, provider, issuer, logger }).routes());
+  provider.use(hideSecretHashes());
   const throttle = new CredentialThrottle(store.rateLimiter);
   const scans = new ScanSignIns(store.shortLived);
   provider.use(interactionRoutes({

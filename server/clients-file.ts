@@ -4,59 +4,19 @@ import { readFileSync } from 'node:fs';
 import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
 import type { Store } from '../adapters/types.ts';
-import { SUPPORTED_SCOPES } from './identity/claims.ts';
-import { PORTAL_CLIENT_ID } from './portal/first-party.ts';
-import { policySchema, policyProblems } from './policy.ts';
+import { formatIssues, platformFields, platformProblems } from './admin/client-metadata.ts';
+import { DISABLED, withHashedSecret } from './admin/client-records.ts';
 
 /** The one placeholder a clients file may use: the origin of the demo site that hosts the demo platforms' documents. */
 export const DEMO_SITE_PLACEHOLDER = '{{DEMO_SITE}}';
 
-const scope = z.string().superRefine((value, ctx) => {
-  const scopes = value.split(' ');
-  if (!scopes.includes('openid')) ctx.addIssue({ code: 'custom', message: 'must include openid' });
-  for (const unknown of scopes.filter((s) => !SUPPORTED_SCOPES.includes(s))) {
-    ctx.addIssue({ code: 'custom', message: `unknown scope "${unknown}" (supported: ${SUPPORTED_SCOPES.join(' ')})` });
-  }
-});
-
-const url = z.url({ protocol: /^https?$/ });
-
-export const clientSchema = z.object({
-  // oidc-provider keys session state by client id, and MongoDB field names cannot hold dots.
-  client_id: z.string().regex(/^[A-Za-z0-9_-]{3,64}$/, 'letters, digits, "-" and "_" only (3–64 characters, no dots)')
-    .refine((id) => id !== PORTAL_CLIENT_ID, `"${PORTAL_CLIENT_ID}" is Cyber ID's own account portal`),
-  client_secret: z.string().min(32, 'must be at least 32 characters').optional(),
-  client_name: z.string().min(1),
-  application_type: z.enum(['web', 'native']).optional(),
-  redirect_uris: z.array(url).min(1),
-  post_logout_redirect_uris: z.array(url).optional(),
-  backchannel_logout_uri: url.optional(),
-  backchannel_logout_session_required: z.boolean().optional(),
-  sector_identifier_uri: z.url({ protocol: /^https$/ }).optional(),
-  scope,
-  grant_types: z.array(z.enum(['authorization_code', 'refresh_token'])).optional(),
-  token_endpoint_auth_method: z.enum(['client_secret_basic', 'private_key_jwt', 'none']).default('client_secret_basic'),
-  jwks_uri: z.url({ protocol: /^https$/ }).optional(),
-  id_token_signed_response_alg: z.enum(['ES256', 'EdDSA']).optional(),
-  logo_uri: url.optional(),
-  policy_uri: url.optional(),
-  tos_uri: url.optional(),
-  cyberid_policy: policySchema.prefault({}),
-}).strict().superRefine((client, ctx) => {
-  const needsSecret = client.token_endpoint_auth_method === 'client_secret_basic';
-  if (needsSecret && !client.client_secret) {
-    ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'is required for client_secret_basic' });
-  }
-  if (!needsSecret && client.client_secret) {
-    ctx.addIssue({ code: 'custom', path: ['client_secret'], message: `must not be set for ${client.token_endpoint_auth_method}` });
-  }
-  if (client.token_endpoint_auth_method === 'private_key_jwt' && !client.jwks_uri) {
-    ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'is required for private_key_jwt' });
-  }
-  for (const [path, message] of policyProblems(client.cyberid_policy, client.scope.split(' '))) {
-    ctx.addIssue({ code: 'custom', path: path.split('.'), message });
-  }
-});
+/** A clients file entry: a platform's metadata with its secret in the file (development only). */
+export const clientSchema = platformFields.extend({ client_secret: z.string().min(32, 'must be at least 32 characters').optional() })
+  .superRefine((client, ctx) => {
+    for (const [path, message] of platformProblems(client, client.client_secret !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: path.split('.'), message });
+    }
+  });
 
 export type ClientMetadata = z.infer<typeof clientSchema>;
 
@@ -107,11 +67,7 @@ export function readClientsFile(file: string, demoSiteOrigin: string | undefined
   });
 }
 
-function formatIssues(issues: z.core.$ZodIssue[]): string {
-  return issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
-}
-
-/** Validates each client as oidc-provider will (including fetching its sector document) and stores it. */
+/** Validates each client as oidc-provider will (including fetching its sector document) and stores it, its secret hashed. */
 export async function registerClients(provider: Provider, store: Store, clients: ClientMetadata[], file: string | undefined): Promise<void> {
   for (const metadata of clients) {
     try {
@@ -120,6 +76,9 @@ export async function registerClients(provider: Provider, store: Store, clients:
       const description = error instanceof errors.OIDCProviderError ? error.error_description : (error as Error).message;
       throw new ClientsFileError(`${file}: client "${metadata.client_id}": ${description}`);
     }
-    await store.adapterFor('Client').upsert(metadata.client_id, metadata);
+    // The file says what a client is; whether an operator disabled it stays as it was.
+    const clients = store.adapterFor('Client');
+    const disabled = (await clients.find(metadata.client_id))?.[DISABLED] === true;
+    await clients.upsert(metadata.client_id, { ...withHashedSecret(metadata), ...(disabled ? { [DISABLED]: true } : {}) });
   }
 }

@@ -30,6 +30,7 @@ const envSchema = z.object({
   CYBERID_DEMO_SITE_PORT: port.default(3443),
   CYBERID_LEDGER_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
   CYBERID_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(180),
+  CYBERID_KEY_CHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   // Messages never repeat the value: connection strings carry passwords.
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\/\S+$/, 'must be a mongodb:// or mongodb+srv:// connection string').optional(),
   MONGODB_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').default('cyberid'),
@@ -67,6 +68,8 @@ export interface Config {
   authorities: { registry: string | undefined; faceVerifier: string | undefined; sms: string | undefined };
   demo: boolean;
   demoSitePort: number;
+  /** How often each process reads the signing-key schedule from the store (rotation by another process or the CLI). */
+  keyCheckSeconds: number;
   /** Days the disclosure ledger and the security activity are kept for the person to read. */
   retention: { ledgerDays: number; activityDays: number };
   /** Where data lives: the embedded SQLite file unless MongoDB and/or Redis are configured (DESIGN §5). */
@@ -185,6 +188,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     authorities: { registry: env.CYBERID_REGISTRY_URL, faceVerifier: env.CYBERID_FACE_VERIFIER_URL, sms: env.CYBERID_SMS_URL },
     demo,
     demoSitePort: env.CYBERID_DEMO_SITE_PORT,
+    keyCheckSeconds: env.CYBERID_KEY_CHECK_SECONDS,
     retention: { ledgerDays: env.CYBERID_LEDGER_RETENTION_DAYS, activityDays: env.CYBERID_ACTIVITY_RETENTION_DAYS },
     storage: {
       mongodb: env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.MONGODB_DATABASE } : undefined,

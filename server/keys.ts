@@ -1,10 +1,9 @@
-// Key material kept in the data directory: the ID-token signing keys and, outside production, the secrets
-// that were not given in the environment. Files are created once with mode 0600 and reused, so a restart
-// keeps sessions, tokens and every platform network number.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+// Secrets kept in the data directory outside production: those not given in the environment. The file is created
+// once with mode 0600 and reused, so a restart keeps sessions, tokens and every platform network number. (Signing
+// keys are in the store: server/signing-keys.ts.)
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
 import type { Secrets } from './config.ts';
 
@@ -19,25 +18,6 @@ function writePrivateJson(file: string, value: unknown): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // 'wx' refuses to overwrite: two processes starting together cannot replace each other's keys.
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
-}
-
-async function signingKey(type: 'ec' | 'ed25519', alg: 'ES256' | 'EdDSA'): Promise<JWK> {
-  const { privateKey } = type === 'ec'
-    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    : generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' }) as JWK;
-  return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg, use: 'sig' };
-}
-
-const jwksFile = z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string(), d: z.string() })).min(1) });
-
-/** The private signing JWKS: an ES256 key (the default for ID tokens) and an EdDSA key. */
-export async function loadOrCreateSigningKeys(dataDir: string): Promise<{ keys: JWK[] }> {
-  const file = path.join(dataDir, 'jwks.json');
-  if (existsSync(file)) return jwksFile.parse(readPrivateJson(file)) as { keys: JWK[] };
-  const jwks = { keys: [await signingKey('ec', 'ES256'), await signingKey('ed25519', 'EdDSA')] };
-  writePrivateJson(file, jwks);
-  return jwks;
 }
 
 const secretsFile = z.object({

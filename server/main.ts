@@ -1,6 +1,7 @@
 // Start and graceful stop. `npm start` runs this file.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { openStore } from '../adapters/index.ts';
 import { StoreSetupError, type Store } from '../adapters/types.ts';
 import { mountApp } from './app.ts';
@@ -21,12 +22,16 @@ import { HttpIdentityRegistry, readSimulationSeed, SimulatedRegistry, type Ident
 import { HttpSmsSender, OutboxSmsSender, type SmsSender } from './identity/sms.ts';
 import { SecurityActivity } from './identity/activity.ts';
 import { DisclosureLedger } from './identity/ledger.ts';
-import { loadOrCreateSigningKeys, resolveSecrets } from './keys.ts';
+import { resolveSecrets } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { outboundFetch } from './outbound.ts';
 import { PortalClient, portalClientSecret, registerPortalClient } from './portal/first-party.ts';
-import { createProvider } from './provider.ts';
+import { createProvider, type ProviderDependencies } from './provider.ts';
+import { AuditLog } from './admin/audit.ts';
+import { ClientRegistry } from './admin/client-registry.ts';
+import { auditRegistrations } from './admin/registration.ts';
+import { KeyWatcher, SigningKeys, type PublishedKeys } from './signing-keys.ts';
 
 const HOUR_MS = 3600 * 1000;
 
@@ -45,7 +50,6 @@ const notReady: Handler = (_req, res) => {
 /** `store` replaces the configured one (tests run the server over a MongoDB stand-in this way). */
 export async function start(config: Config, logger: Logger, overrides: { store?: Store } = {}): Promise<RunningServer> {
   const secrets = resolveSecrets(config.dataDir, config.secrets);
-  const jwks = await loadOrCreateSigningKeys(config.dataDir);
   const store = overrides.store ?? await openStore(config, logger);
   const cleanup: (() => Promise<void>)[] = [() => store.close()];
   let handler: Handler = notReady;
@@ -77,31 +81,48 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     });
     const guardianship = new Guardianship(accounts, store.guardianRequests, logger);
     const admission = new PlatformAdmission(accounts, store.platformApprovals);
-    const provider = createProvider({
+    const providerDependencies: Omit<ProviderDependencies, 'jwks'> = {
       issuer,
       proxy: config.proxy,
       store,
-      jwks,
       cookieKeys: secrets.cookieKeys,
       pairwiseSecret: secrets.pairwiseSecret,
       accounts,
       admission,
       logger,
       fetch: outboundFetch(demoSite, !config.production),
-    });
+    };
     const ledger = new DisclosureLedger(store.disclosures, config.retention.ledgerDays);
     const activity = new SecurityActivity(store.securityEvents, config.retention.activityDays);
     const portalSecret = portalClientSecret(secrets.cookieKeys[0]!);
-    mountApp({
-      provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity,
-      portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
-    });
+    const audit = new AuditLog(store.audit);
+    const signingKeys = new SigningKeys(store.signingKeys, cipher);
+    await signingKeys.ensure(path.join(config.dataDir, 'jwks.json'));
+    // oidc-provider fixes its keys when it is created, so a new key schedule gets a new provider (and the app
+    // mounted on it); requests already running finish on the old one. Everything else is shared.
+    const serve = (keys: PublishedKeys) => {
+      const provider = createProvider({ ...providerDependencies, jwks: keys.jwks });
+      auditRegistrations(provider, audit, logger);
+      mountApp({
+        provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity,
+        portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
+        admin: { clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit }), keys: signingKeys, audit, keysChanged: () => void watcher.check() },
+      });
+      return provider;
+    };
+    const published = await signingKeys.published();
+    const provider = serve(published);
     await registerPortalClient(provider, store, issuer, portalSecret);
     await registerClients(provider, store, clients, config.clientsFile);
     cleanup.push(enforceRetention(ledger, activity, logger));
 
     const demoCredentials = config.demo && authorities.simulatedRegistry ? await seedDemoAccounts(accounts, authorities.simulatedRegistry) : [];
     handler = provider.callback();
+    const watcher = new KeyWatcher(signingKeys, published, config.keyCheckSeconds * 1000, (keys) => {
+      handler = serve(keys).callback();
+      logger.info({ keys: keys.fingerprint }, 'signing keys changed');
+    }, (error) => logger.warn({ err: error }, 'signing key schedule could not be read'));
+    cleanup.push(async () => watcher.stop());
     logger.info({ url: issuer, port, demoSite: demoSite?.origin, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');
     return {
       url: issuer,

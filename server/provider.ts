@@ -9,29 +9,14 @@ import type { PlatformAdmission } from './identity/admission.ts';
 import { ACR_VALUES, atLeast, isAcr, requiredAcr } from './identity/assurance.ts';
 import { claimsOfScopes, claimValues, isClaimName, SCOPE_CLAIMS, SUPPORTED_SCOPES, type ClaimName } from './identity/claims.ts';
 import { derivePlatformNetworkNumber } from './identity/network-number.ts';
+import { adminResource } from './admin/api.ts';
+import { ADMIN_SCOPES, OPERATOR } from './admin/client-metadata.ts';
+import { protectClientRecords } from './admin/client-records.ts';
+import { verifyClientSecret } from './admin/client-secrets.ts';
+import { DCR_POLICY, dcrPolicy } from './admin/registration.ts';
 import type { Logger } from './logger.ts';
+import { TTL } from './ttl.ts';
 import { policyProblems, policySchema, type ClientPolicy } from './policy.ts';
-
-const MINUTE = 60;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
-
-/** Lifetimes in seconds for every model, set explicitly rather than inherited from library defaults. */
-export const TTL = {
-  AuthorizationCode: MINUTE,
-  AccessToken: 10 * MINUTE,
-  IdToken: HOUR,
-  /** 30 days, rotated on each use; see refreshTokenTtl for public browser clients. */
-  RefreshToken: 30 * DAY,
-  Interaction: 30 * MINUTE,
-  Session: 12 * HOUR,
-  /** Remembered consent: a year, unless the person revokes it sooner. */
-  Grant: 365 * DAY,
-  ClientCredentials: 10 * MINUTE,
-  DeviceCode: 10 * MINUTE,
-  BackchannelAuthenticationRequest: 10 * MINUTE,
-  PreAuthorizedCode: 5 * MINUTE,
-} as const;
 
 export interface ProviderDependencies {
   issuer: string;
@@ -48,8 +33,9 @@ export interface ProviderDependencies {
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
+  const clients = protectClientRecords(deps.store.adapterFor('Client'));
   const configuration: Configuration = {
-    adapter: (model: string) => deps.store.adapterFor(model),
+    adapter: (model: string) => (model === 'Client' ? clients : deps.store.adapterFor(model)),
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {
       keys: deps.cookieKeys,
@@ -93,16 +79,29 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // A platform must always name its redirect URI, even when it registered only one.
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
-      properties: ['cyberid_policy'],
+      properties: ['cyberid_policy', OPERATOR],
       // Every platform carries an operator policy and an explicit scope list (without one, oidc-provider would
-      // let it request any scope). Checked as strictly as the clients file; defaults are filled in.
-      validator(_ctx, _key, value, metadata) {
+      // let it request any scope). Checked as strictly as the clients file; defaults are filled in. Operator
+      // clients (admin API) carry their admin scopes instead and sign no one in.
+      validator(_ctx, key, value, metadata) {
+        const properties = metadata as Record<string, unknown>;
+        if (key === OPERATOR) {
+          const scopes = (value as { scopes?: unknown } | undefined)?.scopes;
+          if (value !== undefined && !(Array.isArray(scopes) && scopes.length && scopes.every((s) => (ADMIN_SCOPES as readonly unknown[]).includes(s)))) {
+            throw new errors.InvalidClientMetadata(`${OPERATOR}.scopes must list admin scopes (${ADMIN_SCOPES.join(' ')})`);
+          }
+          return;
+        }
+        if (properties[OPERATOR]) {
+          properties.cyberid_policy = undefined;
+          return;
+        }
         if (!metadata.scope) throw new errors.InvalidClientMetadata('scope is required: the scopes the operator allows this platform');
         const parsed = policySchema.safeParse(value ?? {});
         if (!parsed.success) throw new errors.InvalidClientMetadata(`cyberid_policy: ${parsed.error.issues[0]?.message}`);
         const problems = policyProblems(parsed.data, metadata.scope.split(' '));
         if (problems.length) throw new errors.InvalidClientMetadata(problems.map(([field, message]) => `${field}: ${message}`).join('; '));
-        (metadata as Record<string, unknown>).cyberid_policy = parsed.data;
+        properties.cyberid_policy = parsed.data;
       },
     },
     enabledJWA: {
@@ -132,6 +131,25 @@ export function createProvider(deps: ProviderDependencies): Provider {
         },
       },
       dPoP: { enabled: true },
+      // Operator clients get admin API tokens this way (server/admin/api.ts); platforms cannot use it.
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // The admin API is the only resource server: granted to operator clients, with their admin scopes.
+        getResourceServerInfo: async (_ctx, resource, client) => {
+          const operator = (client as unknown as Record<string, { scopes: string[] } | undefined>)[OPERATOR];
+          if (resource !== adminResource(deps.issuer) || !operator) throw new errors.InvalidTarget('unknown resource, or not one this client may use');
+          return { scope: operator.scopes.join(' '), audience: resource, accessTokenFormat: 'opaque', accessTokenTTL: TTL.ClientCredentials };
+        },
+      },
+      // Dynamic registration only with an initial access token an operator issued, and always under DCR_POLICY.
+      registration: {
+        enabled: true,
+        initialAccessToken: true,
+        issueRegistrationAccessToken: true,
+        policies: { [DCR_POLICY]: dcrPolicy as never },
+      },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       pushedAuthorizationRequests: { enabled: true },
       requestObjects: { enabled: true },
       revocation: {
@@ -167,6 +185,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.proxy;
+  // Stored secrets are hashes (server/admin/client-secrets.ts); oidc-provider would compare them as plain text.
+  (provider.Client.prototype as unknown as { compareClientSecret(given: string): boolean }).compareClientSecret = function compare(this: { clientSecret?: string }, given: string) {
+    return verifyClientSecret(this.clientSecret, given);
+  };
   logProviderEvents(provider, deps.logger);
   return provider;
 }
@@ -269,7 +291,7 @@ function logProviderEvents(provider: Provider, logger: Logger): void {
   };
   const emitter = provider as unknown as NodeJS.EventEmitter;
   for (const event of ['authorization.error', 'backchannel.error', 'grant.error', 'introspection.error', 'jwks.error',
-    'discovery.error', 'end_session.error', 'pushed_authorization_request.error', 'registration_create.error',
+    'discovery.error', 'end_session.error', 'pushed_authorization_request.error', 'registration_create.error', 'registration_read.error', 'registration_update.error', 'registration_delete.error',
     'revocation.error', 'userinfo.error', 'server_error']) {
     emitter.on(event, log(event));
   }

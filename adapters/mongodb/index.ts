@@ -7,6 +7,7 @@ import { StoreSetupError, type DurableBackend } from '../types.ts';
 import { MongoAccounts } from './accounts.ts';
 import { MongoDisclosures, MongoSecurityEvents } from './history.ts';
 import { MongoOidcModels } from './oidc-adapter.ts';
+import { MongoAudit, MongoSigningKeys } from './operations.ts';
 import { MongoGuardianRequests, MongoPasskeys, MongoPlatformApprovals } from './repositories.ts';
 import { migrate, missingIndexes } from './schema.ts';
 
@@ -68,8 +69,11 @@ export async function openMongoBackend(db: Db, client: { close(): Promise<void> 
     platformApprovals: safe(new MongoPlatformApprovals(db)),
     disclosures: safe(new MongoDisclosures(db)),
     securityEvents: safe(new MongoSecurityEvents(db)),
+    audit: safe(new MongoAudit(db)),
+    signingKeys: safe(new MongoSigningKeys(db)),
     latestGrantId: safeModels.latestGrantId,
     grantsOf: safeModels.grantsOf,
+    listClients: safeModels.listClients,
     available: () => writable,
     async ping() {
       await db.command({ ping: 1 });

@@ -52,6 +52,11 @@ export class MongoOidcModels implements OidcModelStore {
     return grants.map((grant) => ({ id: grant._id, clientId: grant.clientId! }));
   }
 
+  async listClients(): Promise<Record<string, unknown>[]> {
+    const clients = await this.#collection('Client').find(live(), { sort: { _id: 1 }, projection: { payload: 1 } }).toArray();
+    return clients.map((client) => client.payload as Record<string, unknown>);
+  }
+
   #collection(model: string) {
     return this.#db.collection<ModelDocument>(modelCollection(model));
   }

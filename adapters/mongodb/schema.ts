@@ -14,6 +14,8 @@ export const COLLECTIONS = {
   platformApprovals: 'platform_approvals',
   disclosures: 'disclosures',
   securityEvents: 'security_events',
+  audit: 'audit_log',
+  signingKeys: 'signing_keys',
 } as const;
 
 export const DUPLICATE_KEY = 11000;
@@ -54,6 +56,8 @@ export const INDEXES: Record<string, IndexDescription[]> = {
   // Newest first with _id breaking ties, all from the index.
   [COLLECTIONS.disclosures]: [{ key: { accountId: 1, at: -1, _id: -1 }, name: 'account_at' }, { key: { at: 1 }, name: 'at' }],
   [COLLECTIONS.securityEvents]: [{ key: { accountId: 1, at: -1, _id: -1 }, name: 'account_at' }, { key: { at: 1 }, name: 'at' }],
+  [COLLECTIONS.audit]: [{ key: { at: -1, _id: -1 }, name: 'at' }, { key: { target: 1, at: -1, _id: -1 }, name: 'target_at' }],
+  [COLLECTIONS.signingKeys]: [{ key: { activatesAt: 1, createdAt: 1 }, name: 'activates_created' }],
   ...Object.fromEntries(DURABLE_MODELS.map((model) => [modelCollection(model), modelIndexes(model)])),
 };
 

@@ -128,6 +128,29 @@ const MIGRATIONS: string[] = [
    ) STRICT;
    CREATE INDEX security_events_account ON security_events (account_id, at);
    CREATE INDEX security_events_at ON security_events (at);`,
+
+  // 5: operators: the append-only audit log (triggers refuse UPDATE and DELETE) and the signing-key generations.
+  `CREATE TABLE audit_log (
+     id     INTEGER PRIMARY KEY,
+     at     INTEGER NOT NULL,
+     actor  TEXT NOT NULL,
+     action TEXT NOT NULL,
+     target TEXT NOT NULL,
+     detail TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX audit_log_at ON audit_log (at);
+   CREATE INDEX audit_log_target ON audit_log (target, at);
+   CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+   CREATE TABLE signing_keys (
+     id           TEXT PRIMARY KEY,
+     created_at   INTEGER NOT NULL,
+     activates_at INTEGER NOT NULL,
+     withdrawn_at INTEGER,
+     public_keys  TEXT NOT NULL,
+     sealed       TEXT NOT NULL
+   ) STRICT;`,
 ];
 
 export function openDatabase(dataDir: string): DatabaseSync {

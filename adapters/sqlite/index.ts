@@ -6,6 +6,7 @@ import { openDatabase } from './database.ts';
 import { SqliteGuardianRequests, SqlitePasskeys, SqliteShortLived } from './enrolment.ts';
 import { SqliteDisclosures, SqliteSecurityEvents } from './history.ts';
 import { SqliteOidcModels, SqliteOidcStatements } from './oidc-adapter.ts';
+import { SqliteAudit, SqliteSigningKeys } from './operations.ts';
 import { SqlitePlatformApprovals, sqliteRateLimiters } from './safeguards.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -32,11 +33,16 @@ export function openSqliteBackend(dataDir: string): DurableBackend & EphemeralBa
     rateLimiter: sqliteRateLimiters(db),
     disclosures: new SqliteDisclosures(db),
     securityEvents: new SqliteSecurityEvents(db),
+    audit: new SqliteAudit(db),
+    signingKeys: new SqliteSigningKeys(db),
     async latestGrantId(accountId, clientId) {
       return (statements.latestGrant.get({ accountId, clientId, now: Date.now() }) as { id: string } | undefined)?.id;
     },
     async grantsOf(accountId) {
       return statements.grantsOf.all({ accountId, now: Date.now() }) as unknown as GrantReference[];
+    },
+    async listClients() {
+      return (statements.clients.all({ now: Date.now() }) as { payload: string }[]).map((row) => JSON.parse(row.payload) as Record<string, unknown>);
     },
     async sessionsOf(accountId) {
       return (statements.sessionsOf.all({ accountId, now: Date.now() }) as { id: string }[]).map((row) => row.id);

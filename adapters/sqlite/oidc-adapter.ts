@@ -22,6 +22,7 @@ export class SqliteOidcStatements {
   readonly latestGrant: StatementSync;
   readonly grantsOf: StatementSync;
   readonly sessionsOf: StatementSync;
+  readonly clients: StatementSync;
   readonly destroy: StatementSync;
   readonly revokeByGrantId: StatementSync;
   readonly sweep: StatementSync;
@@ -44,6 +45,7 @@ export class SqliteOidcStatements {
       ORDER BY updated_at DESC, rowid DESC LIMIT 1`);
     this.grantsOf = db.prepare(`SELECT id, client_id AS clientId FROM oidc_models WHERE model = 'Grant' AND account_id = :accountId AND ${live}`);
     this.sessionsOf = db.prepare(`SELECT id FROM oidc_models WHERE model = 'Session' AND account_id = :accountId AND ${live}`);
+    this.clients = db.prepare(`SELECT payload FROM oidc_models WHERE model = 'Client' AND ${live} ORDER BY id`);
     this.destroy = db.prepare('DELETE FROM oidc_models WHERE model = :model AND id = :id');
     // Only the artefacts a grant issued; an Interaction also carries grantId but is not revoked with it.
     this.revokeByGrantId = db.prepare(`DELETE FROM oidc_models WHERE grant_id = :grantId AND model IN (${GRANT_BOUND_MODELS.map((m) => `'${m}'`).join(', ')})`);

@@ -79,7 +79,7 @@ export class SigningKeys {
   async ensure(legacyFile: string): Promise<void> {
     if ((await this.#repository.list()).length) return;
     const jwks = existsSync(legacyFile) ? privateJwks.parse(JSON.parse(readFileSync(legacyFile, 'utf8'))).keys as JWK[] : await newKeyPair();
-    await this.#repository.insert(this.#seal(FIRST_GENERATION, jwks, 0));
+    await this.#repository.insert(this.#seal(FIRST_GENERATION, jwks, this.#now()));
   }
 
   async published(): Promise<PublishedKeys> {

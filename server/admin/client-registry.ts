@@ -5,7 +5,6 @@ import type { Adapter } from 'oidc-provider';
 import { z } from 'zod';
 import type { Store } from '../../adapters/types.ts';
 import { PORTAL_CLIENT_ID } from '../portal/first-party.ts';
-import { policySchema } from '../policy.ts';
 import type { AuditLog } from './audit.ts';
 import { formatIssues, OPERATOR, operatorFields, operatorMetadata, platformFields, platformProblems, type OperatorFields } from './client-metadata.ts';
 import { DISABLED, withHashedSecret } from './client-records.ts';
@@ -40,7 +39,14 @@ const addInput = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('operator') }).loose(),
 ]);
 
-const platformPatch = platformFields.omit({ client_id: true }).partial().extend({ cyberid_policy: policySchema.partial().optional() }).strict();
+/** A field's own type without its default: a patch must leave out what it does not name, not reset it. */
+const withoutDefault = (schema: z.ZodType): z.ZodType => (schema instanceof z.ZodDefault || schema instanceof z.ZodPrefault ? schema.unwrap() as z.ZodType : schema);
+
+// The policy is merged into the stored one and then checked whole, with the full schema.
+const platformPatch = z.object({
+  ...Object.fromEntries(Object.entries(platformFields.shape).filter(([field]) => field !== 'client_id').map(([field, schema]) => [field, withoutDefault(schema).optional()])),
+  cyberid_policy: z.record(z.string(), z.unknown()).optional(),
+}).strict();
 const operatorPatch = z.object({
   client_name: z.string().min(1), token_endpoint_auth_method: z.enum(['private_key_jwt', 'client_secret_basic']),
   jwks_uri: z.url({ protocol: /^https$/ }), jwks: platformFields.shape.jwks.unwrap(), scopes: operatorFields.shape.scopes,
@@ -100,7 +106,7 @@ export class ClientRegistry {
       next = { ...current, ...next };
     } else {
       const changes = parse(platformPatch, patch);
-      next = { ...current, ...changes, cyberid_policy: { ...(current.cyberid_policy as object), ...changes.cyberid_policy } };
+      next = { ...current, ...changes, cyberid_policy: { ...(current.cyberid_policy as object), ...(changes.cyberid_policy as object | undefined) } };
       const platform = parse(platformFields.loose(), next);
       next = platform;
       problems(platformProblems(platform, platform.token_endpoint_auth_method === 'client_secret_basic'));

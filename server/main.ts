@@ -179,7 +179,7 @@ async function runAll(steps: (() => Promise<void>)[]): Promise<void> {
   for (const step of steps) await step();
 }
 
-function printDemoBanner(url: string, credentials: DemoCredential[]): void {
+export function printDemoBanner(url: string, credentials: DemoCredential[]): void {
   const lines = [
     '',
     `Cyber ID is running at ${url} (development, embedded store, SIMULATED registry, face check and SMS)`,

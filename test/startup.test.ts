@@ -72,11 +72,12 @@ describe('production guard', () => {
 
 describe('development start-up', () => {
   it('generates keys and secrets owner-only on first start and reuses them after', async () => {
+    // The signing keys are in the store (cyberid.sqlite), sealed with the attribute key.
     const dir = dataDir();
     const first = await startProvider(dir);
     const jwks = await (await fetch(`${first.url}/jwks`)).text();
     await first.stop();
-    for (const file of ['jwks.json', 'secrets.json', 'cyberid.sqlite', 'demo-site-tls.json']) {
+    for (const file of ['secrets.json', 'cyberid.sqlite', 'demo-site-tls.json']) {
       expect(statSync(path.join(dir, file)).mode & 0o777).toBe(0o600);
     }
     const second = await startProvider(dir);

@@ -570,6 +570,47 @@ describe.each(kinds)('storage contract: $name', (kind) => {
     });
   });
 
+  describe('operator records: clients, audit log and signing keys', () => {
+    it('lists every registered client\'s stored metadata, live ones only, in id order', async () => {
+      freezeTime(T0);
+      const clients = store.adapterFor('Client');
+      await clients.upsert('platform-b', { client_id: 'platform-b', client_name: 'B' });
+      await clients.upsert('platform-a', { client_id: 'platform-a', client_name: 'A', cyberid_disabled: true });
+      await clients.upsert('short-lived', { client_id: 'short-lived' }, 1);
+      jest.setSystemTime(T0 + 5_000);
+      expect(await store.listClients()).toEqual([
+        { client_id: 'platform-a', client_name: 'A', cyberid_disabled: true },
+        { client_id: 'platform-b', client_name: 'B' },
+      ]);
+    });
+
+    it('appends audit entries and lists them newest first, by target, before a time and limited', async () => {
+      for (const [at, target] of [[T0, 'a'], [T0 + 1, 'b'], [T0 + 2, 'a'], [T0 + 2, 'c']] as const) {
+        await store.audit.append({ at, actor: 'cli:ops', action: 'client.update', target, detail: { fields: ['scope'] } });
+      }
+      expect((await store.audit.list({ limit: 10 })).map((e) => [e.at, e.target])).toEqual([[T0 + 2, 'c'], [T0 + 2, 'a'], [T0 + 1, 'b'], [T0, 'a']]);
+      expect(await store.audit.list({ target: 'a', limit: 10 })).toEqual([
+        { at: T0 + 2, actor: 'cli:ops', action: 'client.update', target: 'a', detail: { fields: ['scope'] } },
+        { at: T0, actor: 'cli:ops', action: 'client.update', target: 'a', detail: { fields: ['scope'] } },
+      ]);
+      expect((await store.audit.list({ before: T0 + 2, limit: 10 })).map((e) => e.at)).toEqual([T0 + 1, T0]);
+      expect(await store.audit.list({ limit: 1 })).toHaveLength(1);
+    });
+
+    it('stores signing-key generations once per id, in activation order, withdraws once and removes', async () => {
+      const generation = (id: string, activatesAt: number) => ({ id, createdAt: T0, activatesAt, withdrawnAt: null, publicKeys: [{ kid: `${id}-es`, alg: 'ES256' }], sealed: `sealed-${id}` });
+      expect(await store.signingKeys.insert(generation('later', T0 + 10))).toBe(true);
+      expect(await store.signingKeys.insert(generation('first', T0))).toBe(true);
+      expect(await store.signingKeys.insert({ ...generation('first', T0 + 99), sealed: 'another' })).toBe(false);
+      expect(await store.signingKeys.list()).toEqual([generation('first', T0), generation('later', T0 + 10)]);
+      expect(await store.signingKeys.withdraw('later', T0 + 20)).toBe(true);
+      expect(await store.signingKeys.withdraw('later', T0 + 30)).toBe(false);
+      expect((await store.signingKeys.list())[1]!.withdrawnAt).toBe(T0 + 20);
+      await store.signingKeys.remove('later');
+      expect((await store.signingKeys.list()).map((g) => g.id)).toEqual(['first']);
+    });
+  });
+
   describe('durability and readiness', () => {
     it('keeps oidc rows, consumption and accounts across a close and reopen', async () => {
       const client = samplePayload('Client', 'platform-a');
@@ -646,6 +687,20 @@ describe('the embedded file', () => {
   afterEach(async () => {
     await store.close();
     removeDataDir(dataDir);
+  });
+
+  it('refuses to change or delete an audit entry, even through SQL', async () => {
+    await store.audit.append({ at: T0, actor: 'cli:ops', action: 'client.add', target: 'a', detail: {} });
+    await store.close();
+    const db = new DatabaseSync(path.join(dataDir, 'cyberid.sqlite'));
+    try {
+      expect(() => db.exec("UPDATE audit_log SET actor = 'someone else'")).toThrow('the audit log is append-only');
+      expect(() => db.exec('DELETE FROM audit_log')).toThrow('the audit log is append-only');
+    } finally {
+      db.close();
+    }
+    store = openEmbeddedStore(dataDir);
+    expect(await store.audit.list({ limit: 10 })).toHaveLength(1);
   });
 
   it('creates cyberid.sqlite owner-only, in WAL mode', async () => {

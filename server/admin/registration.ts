@@ -56,8 +56,8 @@ export function hideSecretHashes() {
   };
 }
 
-/** Registrations and their changes through RFC 7592 go to the audit log, with the client as the actor. */
-export function auditRegistrations(provider: Provider, audit: AuditLog, logger: Logger): void {
+/** Registrations and their changes through RFC 7592 go to the audit log, with the client as the actor; an initial access token serves one registration. */
+export function handleRegistrationEvents(provider: Provider, audit: AuditLog, logger: Logger): void {
   const emitter = provider as unknown as NodeJS.EventEmitter;
   const record = (action: string) => (ctx: KoaContextWithOIDC, client?: { clientId: string }) => {
     const clientId = client?.clientId ?? ctx.oidc.client?.clientId ?? 'unknown';
@@ -65,7 +65,12 @@ export function auditRegistrations(provider: Provider, audit: AuditLog, logger: 
     audit.record({ actor: `registration:${clientId}`, action, target: clientId, detail: iat?.jti ? { initialAccessToken: tokenReference(iat.jti) } : {} })
       .catch((error: unknown) => logger.error({ err: error, action }, 'audit entry not written'));
   };
-  emitter.on('registration_create.success', record('client.register'));
+  emitter.on('registration_create.success', (ctx: KoaContextWithOIDC, client: { clientId: string }) => {
+    record('client.register')(ctx, client);
+    // One token, one registration: a refused request (bad metadata) leaves it usable, a successful one uses it up.
+    const iat = ctx.oidc.entities.InitialAccessToken as { destroy(): Promise<void> } | undefined;
+    iat?.destroy().catch((error: unknown) => logger.error({ err: error }, 'initial access token not removed'));
+  });
   emitter.on('registration_update.success', record('client.register-update'));
   emitter.on('registration_delete.success', record('client.register-delete'));
 }

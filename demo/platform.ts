@@ -10,7 +10,6 @@ import Koa, { type Context } from 'koa';
 import * as oidc from 'openid-client';
 
 const eta = new Eta({ views: fileURLToPath(new URL('./views/', import.meta.url)), autoEscape: true, cache: true });
-const SESSION_COOKIE = 'demo_platform_session';
 
 export interface DemoPlatformOptions {
   issuer: string;
@@ -43,12 +42,14 @@ export async function startDemoPlatform(options: DemoPlatformOptions): Promise<D
     execute: options.issuer.startsWith('http://') ? [oidc.allowInsecureRequests] : [],
   });
   const sessions = new Map<string, Session>();
+  // Cookies are not kept apart by port: each demo platform on localhost needs a cookie name of its own.
+  const sessionCookie = `demo_session_${options.clientId}`;
   const sessionOf = (ctx: Context): Session => {
-    let id = ctx.cookies.get(SESSION_COOKIE);
+    let id = ctx.cookies.get(sessionCookie);
     if (!id || !sessions.has(id)) {
       id = randomBytes(16).toString('base64url');
       sessions.set(id, {});
-      ctx.cookies.set(SESSION_COOKIE, id, { httpOnly: true, sameSite: 'lax' });
+      ctx.cookies.set(sessionCookie, id, { httpOnly: true, sameSite: 'lax' });
     }
     return sessions.get(id)!;
   };

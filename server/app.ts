@@ -25,8 +25,8 @@ import { CredentialThrottle } from './identity/throttle.ts';
 import type { Passkeys } from './identity/passkeys.ts';
 import type { SecurityActivity } from './identity/activity.ts';
 import type { DisclosureLedger } from './identity/ledger.ts';
-import { adminApiRoutes, type AdminApiDependencies } from './admin/api.ts';
-import { hideSecretHashes } from './admin/registration.ts';
+import { adminApi, type AdminApiDependencies } from './admin/api.ts';
+import { hideSecretHashes, plainSecretOnUpdate, singleUseInitialAccessTokens } from './admin/registration.ts';
 import { recordDisclosures } from './disclosures.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -99,8 +99,10 @@ export function mountApp(deps: AppDependencies): void {
     ctx.body = file.body;
   });
   provider.use(operations.routes());
-  provider.use(adminApiRoutes({ ...deps.admin, provider, issuer, logger }).routes());
+  provider.use(adminApi({ ...deps.admin, provider, issuer, logger }));
   provider.use(hideSecretHashes());
+  provider.use(singleUseInitialAccessTokens(provider, deps.admin.audit));
+  provider.use(plainSecretOnUpdate(provider));
   const throttle = new CredentialThrottle(store.rateLimiter);
   const scans = new ScanSignIns(store.shortLived);
   provider.use(interactionRoutes({

@@ -30,7 +30,7 @@ import { PortalClient, portalClientSecret, registerPortalClient } from './portal
 import { createProvider, type ProviderDependencies } from './provider.ts';
 import { AuditLog } from './admin/audit.ts';
 import { ClientRegistry } from './admin/client-registry.ts';
-import { handleRegistrationEvents } from './admin/registration.ts';
+import { auditRegistrations } from './admin/registration.ts';
 import { KeyWatcher, SigningKeys, type PublishedKeys } from './signing-keys.ts';
 
 const HOUR_MS = 3600 * 1000;
@@ -102,7 +102,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     // mounted on it); requests already running finish on the old one. Everything else is shared.
     const serve = (keys: PublishedKeys) => {
       const provider = createProvider({ ...providerDependencies, jwks: keys.jwks });
-      handleRegistrationEvents(provider, audit, logger);
+      auditRegistrations(provider, audit, logger);
       mountApp({
         provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity,
         portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,

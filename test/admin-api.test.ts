@@ -28,6 +28,9 @@ afterAll(async () => {
 
 const adminResource = () => `${provider.url}/admin/v1`;
 
+/** The local demo site that publishes the demo platforms' sector document (https, trusted by the provider). */
+const demoSiteOrigin = () => (JSON.parse(provider.stdout().split('\n').find((line) => line.includes('"msg":"listening"'))!) as { demoSite: string }).demoSite;
+
 /** Runs `cyberid …` in-process on the running server's data directory; --json output is parsed. */
 async function cli(args: string[]): Promise<unknown> {
   let out = '';
@@ -152,7 +155,8 @@ describe('the admin API refuses whoever may not use it', () => {
     expect(unknown.headers.get('www-authenticate')).toMatch(/^Bearer realm=".*", error="invalid_token"$/);
   });
 
-  it('answers 401 to an operator token that was not issued for the admin API resource', async () => {
+  it('answers 401 to an operator token that was not issued for the admin API resource; another resource is invalid_target', async () => {
+    await expect(operatorToken('ops-reader', readerSecret, 'clients:read', 'https://elsewhere.example/api')).rejects.toMatchObject({ error: 'invalid_target', status: 400 });
     const { access_token } = await operatorToken('ops-reader', readerSecret, 'clients:read', null);
     const response = await call('GET', '/clients', { token: access_token });
     expect(response.status).toBe(401);
@@ -168,6 +172,7 @@ describe('the admin API refuses whoever may not use it', () => {
   });
 
   it('does not give a platform a token for the admin API: its client credentials grant is refused at the token endpoint', async () => {
+    // oidc-provider refuses the grant type before it looks at the resource: a platform never holds client_credentials.
     const config = await discover(provider.url, PLATFORM_A);
     await expect(oidc.clientCredentialsGrant(config, { scope: 'clients:read clients:write', resource: adminResource() })).rejects.toMatchObject({
       error: 'invalid_request',
@@ -190,6 +195,21 @@ describe('the admin API refuses whoever may not use it', () => {
       expect([method, path, (await call(method, path, { token: tokens.access_token })).status]).toEqual([method, path, 403]);
     }
     expect((await call('GET', '/clients/never-added', { token: tokens.access_token })).status).toBe(404);
+  });
+
+  it('never lets clients:write become more power: no operator client with scopes the caller lacks, no hands on a stronger one', async () => {
+    const writerSecret = await addOperator('ops-writer', 'clients:read clients:write');
+    const rootSecret = await addOperator('ops-root', 'clients:read clients:write keys:write audit:read');
+    const { access_token } = await operatorToken('ops-writer', writerSecret, 'clients:read clients:write');
+    const grant = await call('POST', '/clients', { token: access_token, body: { kind: 'operator', client_id: 'ops-sneaky', client_name: 'Sneaky', scopes: ['keys:write'] } });
+    expect(grant.status).toBe(403);
+    expect(grant.json.error_description).toContain('keys:write');
+    expect((await call('POST', '/clients/ops-root/rotate-secret', { token: access_token })).status).toBe(403);
+    expect((await call('POST', '/clients/ops-root/disable', { token: access_token })).status).toBe(403);
+    expect((await call('PATCH', '/clients/ops-writer', { token: access_token, body: { scopes: ['clients:write', 'keys:write'] } })).status).toBe(403);
+    // Within its own scopes it may.
+    expect((await call('POST', '/clients', { token: access_token, body: { kind: 'operator', client_id: 'ops-helper', client_name: 'Helper', scopes: ['clients:read'] } })).status).toBe(201);
+    expect((await operatorToken('ops-root', rootSecret, 'keys:write')).scope).toBe('keys:write');
   });
 
   it('stops accepting an operator\'s token once the operator client is disabled', async () => {
@@ -357,9 +377,6 @@ describe('the admin API answers bad requests with JSON errors', () => {
     expect((await call('GET', '/clients/cyberid-account', { token })).status).toBe(404);
   });
 
-  // PRODUCT BUG (server/admin/api.ts, adminErrors, ~line 153): the JSON 404 for an unknown route never happens. The
-  // middleware is registered with router.use(), and @koa/router runs router-level middleware only when a route
-  // matched, so GET /admin/v1/no-such-thing (even with a valid token) answers Koa's plain-text "Not Found".
   it('an unknown path under /admin/v1 is a 404 not_found in JSON', async () => {
     const response = await call('GET', '/no-such-thing', { token });
     expect(response.status).toBe(404);
@@ -383,7 +400,8 @@ describe('dynamic client registration (RFC 7591) behind initial access tokens', 
   let registered: Registration;
   let dynamic: PlatformRegistration;
 
-  const register = (metadata: Record<string, unknown>, bearer: string | undefined = initialAccessToken) => call('POST', `${provider.url}/reg`, { body: metadata, ...(bearer ? { token: bearer } : {}) });
+  const register = (metadata: Record<string, unknown>, bearer: string = initialAccessToken) => call('POST', `${provider.url}/reg`, { body: metadata, token: bearer });
+  const newInitialAccessToken = async () => (await call('POST', '/initial-access-tokens', { token, body: { expires_in_seconds: 3600 } })).json.initial_access_token as string;
 
   beforeAll(async () => {
     const secret = await addOperator('ops-3', 'clients:read clients:write audit:read');
@@ -412,23 +430,6 @@ describe('dynamic client registration (RFC 7591) behind initial access tokens', 
     }
   });
 
-  it('registers a client with pairwise subjects although it asked for public; its secret is shown once', async () => {
-    const response = await register({ client_name: 'Self-registered', redirect_uris: ['http://localhost:4020/callback'], subject_type: 'public', scope: 'openid verified age' });
-    expect(response.status).toBe(201);
-    registered = response.json as unknown as Registration;
-    expect(registered).toMatchObject({
-      subject_type: 'pairwise',
-      scope: 'openid verified age',
-      grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'client_secret_basic',
-      client_secret: expect.any(String),
-      registration_access_token: expect.any(String),
-      registration_client_uri: `${provider.url}/reg/${registered.client_id}`,
-    });
-    expect(registered.client_secret).not.toContain('cyberid-sha256$');
-    dynamic = { clientId: registered.client_id, clientSecret: registered.client_secret, redirectUri: 'http://localhost:4020/callback' };
-  });
-
   it('refuses scopes beyond openid verified age (400 invalid_client_metadata)', async () => {
     for (const scope of ['openid profile', 'openid id_document', 'openid verified phone', 'openid offline_access']) {
       const response = await register({ client_name: 'Greedy', redirect_uris: ['http://localhost:4022/callback'], scope });
@@ -449,12 +450,45 @@ describe('dynamic client registration (RFC 7591) behind initial access tokens', 
     expect(credentials.json.error_description).toContain('client_credentials');
   });
 
-  it('an initial access token is not single-use: it registers another client until it expires (oidc-provider does not consume it)', async () => {
+  it('registers a client with pairwise subjects although it asked for public (the refused requests left the token usable); its secret is shown once', async () => {
+    const response = await register({ client_name: 'Self-registered', redirect_uris: ['http://localhost:4020/callback'], subject_type: 'public', scope: 'openid verified age' });
+    expect(response.status).toBe(201);
+    registered = response.json as unknown as Registration;
+    expect(registered).toMatchObject({
+      subject_type: 'pairwise',
+      scope: 'openid verified age',
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      client_secret: expect.any(String),
+      registration_access_token: expect.any(String),
+      registration_client_uri: `${provider.url}/reg/${registered.client_id}`,
+    });
+    expect(registered.client_secret).not.toContain('cyberid-sha256$');
+    dynamic = { clientId: registered.client_id, clientSecret: registered.client_secret, redirectUri: 'http://localhost:4020/callback' };
+  });
+
+  it('an initial access token serves one registration: after a success it is refused (401 invalid_token)', async () => {
     const again = await register({ client_name: 'Second', redirect_uris: ['http://localhost:4024/callback'] });
-    expect(again.status).toBe(201);
-    expect(again.json.client_id).not.toBe(registered.client_id);
-    expect(again.json.scope).toBe('openid'); // no scope asked: openid alone
-    expect(again.json.subject_type).toBe('pairwise');
+    expect([again.status, again.json.error]).toEqual([401, 'invalid_token']);
+
+    // A new token registers the second client; naming no scope, it gets openid alone.
+    const second = await register({ client_name: 'Second', redirect_uris: ['http://localhost:4024/callback'] }, await newInitialAccessToken());
+    expect(second.status).toBe(201);
+    expect(second.json).toMatchObject({ scope: 'openid', subject_type: 'pairwise' });
+  });
+
+  it('registrations sent at the same time with one initial access token register one client only', async () => {
+    const sectorDocument = `${demoSiteOrigin()}/sectors/platform-a.json`;
+    const shared = await newInitialAccessToken();
+    const racers = Array.from({ length: 8 }, (_, n) => n + 1);
+    // One open connection per request, so that they all reach the provider together.
+    await Promise.all(racers.map(() => fetch(`${provider.url}/healthz`).then((response) => response.text())));
+    const responses = await Promise.all(racers.map((n) => register({
+      client_name: `Racer ${n}`, redirect_uris: ['http://localhost:4001/callback'], sector_identifier_uri: sectorDocument,
+    }, shared)));
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 401)).toHaveLength(racers.length - 1);
   });
 
   it('the registered client signs the adult in with openid-client and PKCE; its sub differs from platform A\'s', async () => {
@@ -519,11 +553,6 @@ describe('managing a registration (RFC 7592)', () => {
     expect((await manage('GET', registered.registration_access_token)).json.scope).toBe('openid verified');
   });
 
-  // PRODUCT BUG (server/admin/registration.ts with oidc-provider's lib/actions/registration.js `equalChecks`): RFC 7592
-  // §2.2 lets a client include its client_secret in an update, and the value must match its current secret. Cyber ID
-  // stores only a hash (server/admin/client-records.ts), and oidc-provider compares the given value with the stored
-  // one directly (constantEquals, not the overridden compareClientSecret), so the client's correct secret is refused:
-  // 400 invalid_request "provided client_secret does not match the authenticated client's one".
   it('an update that includes the client\'s current secret is accepted (RFC 7592 §2.2)', async () => {
     const response = await manage('PUT', registered.registration_access_token, {
       client_id: registered.client_id, client_secret: registered.client_secret, client_name: 'Managed', redirect_uris: [redirectUri], scope: 'openid verified',
@@ -533,11 +562,6 @@ describe('managing a registration (RFC 7592)', () => {
     if (response.status === 200) registered.registration_access_token = response.json.registration_access_token as string;
   });
 
-  // PRODUCT BUG (server/admin/registration.ts, dcrPolicy, line 19, with the cyberid_policy that the extraClientMetadata
-  // validator in server/provider.ts fills into every client's metadata): RFC 7592 §2.2 says an update MUST include all
-  // metadata fields as returned by the previous read, except the four it names. The read returns cyberid_policy
-  // (the default policy), and dcrPolicy refuses any request containing cyberid_policy, so a client that follows the
-  // RFC can never update itself: 400 invalid_client_metadata "cyberid_policy is set by operators, not by registration".
   it('an update that sends back what the read returned, with a new client_name, is accepted (RFC 7592 §2.2)', async () => {
     const read = await manage('GET', registered.registration_access_token);
     const { registration_access_token: _rat, registration_client_uri: _uri, client_secret_expires_at: _exp, client_id_issued_at: _iat, ...metadata } = read.json;
@@ -584,9 +608,10 @@ describe('managing a registration (RFC 7592)', () => {
     expect(entries.map((entry) => entry.action)[0]).toBe('client.register-delete');
     for (const entry of entries) expect(entry.actor).toBe(actor);
 
+    // The registration names the initial access token by a short hash, the one under which the operator issued it.
     const registration = entries.find((entry) => entry.action === 'client.register')!;
-    const issued = await call('GET', `/audit?limit=100`, { token });
-    const tokenIssue = (issued.json.entries as AuditEntry[]).find((entry) => entry.action === 'registration-token.issue' && entry.target === registration.detail.initialAccessToken);
-    expect(tokenIssue).toMatchObject({ actor: 'operator:ops-4' });
+    expect(registration.detail).toEqual({ initialAccessToken: expect.stringMatching(/^iat-/) });
+    const issue = await auditOf(token, registration.detail.initialAccessToken as string);
+    expect(issue.map((entry) => [entry.action, entry.actor])).toEqual([['registration-token.issue', 'operator:ops-4']]);
   });
 });

@@ -51,10 +51,16 @@ const auditQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 }).strict();
 
-export function adminApiRoutes(deps: AdminApiDependencies): Router {
+/** Everything under /admin/v1, with JSON errors for every path there (unknown ones included). */
+export function adminApi(deps: AdminApiDependencies) {
+  const routes = adminApiRoutes(deps).routes();
+  const errors = adminErrors(deps.logger);
+  return (ctx: Context, next: Next) => (ctx.path === ADMIN_PATH || ctx.path.startsWith(`${ADMIN_PATH}/`) ? errors(ctx, () => routes(ctx as Parameters<typeof routes>[0], async () => {})) : next());
+}
+
+function adminApiRoutes(deps: AdminApiDependencies): Router {
   const { provider, clients, keys, audit } = deps;
   const router = new Router({ prefix: ADMIN_PATH });
-  router.use(adminErrors(deps.logger));
   router.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', onError: () => { throw new AdminError(400, 'invalid_request', 'the body must be JSON'); } }));
   const resource = adminResource(deps.issuer);
   const allow = (scope: AdminScope) => operatorToken(provider, resource, scope);
@@ -64,22 +70,33 @@ export function adminApiRoutes(deps: AdminApiDependencies): Router {
     ctx.body = { clients: await clients.list() };
   });
   router.post('/clients', allow('clients:write'), async (ctx) => {
+    const body = ctx.request.body as { kind?: unknown; scopes?: unknown } | undefined;
+    if (body?.kind === 'operator') withinOwnScopes(ctx, body.scopes);
     ctx.status = 201;
     ctx.body = await clients.add(ctx.request.body, actor(ctx));
   });
   router.get('/clients/:id', allow('clients:read'), async (ctx) => {
     ctx.body = await clients.show(ctx.params.id!);
   });
-  router.patch('/clients/:id', allow('clients:write'), async (ctx) => {
+  // Acting on an operator client needs every scope it holds: clients:write must not become a way to more power.
+  const ownOperatorScopes = async (ctx: Context, next: Next) => {
+    const target = await clients.show(ctx.params.id!).catch(() => undefined);
+    if (target?.kind === 'operator') {
+      withinOwnScopes(ctx, (target.metadata[OPERATOR] as { scopes: string[] }).scopes);
+      withinOwnScopes(ctx, (ctx.request.body as { scopes?: unknown } | undefined)?.scopes);
+    }
+    await next();
+  };
+  router.patch('/clients/:id', allow('clients:write'), ownOperatorScopes, async (ctx) => {
     ctx.body = await clients.update(ctx.params.id!, ctx.request.body, actor(ctx));
   });
-  router.post('/clients/:id/disable', allow('clients:write'), async (ctx) => {
+  router.post('/clients/:id/disable', allow('clients:write'), ownOperatorScopes, async (ctx) => {
     ctx.body = await clients.setEnabled(ctx.params.id!, false, actor(ctx));
   });
-  router.post('/clients/:id/enable', allow('clients:write'), async (ctx) => {
+  router.post('/clients/:id/enable', allow('clients:write'), ownOperatorScopes, async (ctx) => {
     ctx.body = await clients.setEnabled(ctx.params.id!, true, actor(ctx));
   });
-  router.post('/clients/:id/rotate-secret', allow('clients:write'), async (ctx) => {
+  router.post('/clients/:id/rotate-secret', allow('clients:write'), ownOperatorScopes, async (ctx) => {
     ctx.body = { client_id: ctx.params.id, client_secret: await clients.rotateSecret(ctx.params.id!, actor(ctx)) };
   });
   router.post('/initial-access-tokens', allow('clients:write'), async (ctx) => {
@@ -136,8 +153,18 @@ function operatorToken(provider: Provider, resource: string, scope: AdminScope) 
       throw new AdminError(403, 'insufficient_scope', `this needs the ${scope} scope`, { 'WWW-Authenticate': `${REALM}, error="insufficient_scope", scope="${scope}"` });
     }
     ctx.state.operator = token.clientId;
+    ctx.state.operatorScopes = (token.scope ?? '').split(' ');
     await next();
   };
+}
+
+/** Refuses granting, or acting on a client that holds, admin scopes the caller's own token does not have. */
+function withinOwnScopes(ctx: Context, scopes: unknown): void {
+  const own = (ctx.state.operatorScopes ?? []) as string[];
+  const missing = Array.isArray(scopes) ? scopes.filter((scope) => !own.includes(scope as string)) : [];
+  if (missing.length) {
+    throw new AdminError(403, 'insufficient_scope', `only an operator holding ${missing.join(' ')} can grant or manage it`, { 'WWW-Authenticate': `${REALM}, error="insufficient_scope", scope="${missing.join(' ')}"` });
+  }
 }
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {

@@ -3,25 +3,35 @@
 // pairwise subjects, PKCE (required for every client), the authorization code flow and at most the minimal scopes;
 // more needs an operator (`cyberid clients update`).
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { AuditLog } from './audit.ts';
 import { OPERATOR } from './client-metadata.ts';
-import { isHashedSecret } from './client-secrets.ts';
+import { isHashedSecret, verifyClientSecret } from './client-secrets.ts';
 
 export const DCR_POLICY = 'cyberid-dcr';
 /** The most a self-registered platform may ask for; `openid` alone when it names no scope. */
 export const DCR_SCOPES: readonly string[] = ['openid', 'verified', 'age'];
 const DCR_GRANT_TYPES = new Set(['authorization_code', 'refresh_token']);
 
-export async function dcrPolicy(_ctx: KoaContextWithOIDC, properties: Record<string, unknown>): Promise<void> {
-  for (const field of ['cyberid_policy', OPERATOR]) {
-    if (field in properties) throw new errors.InvalidClientMetadata(`${field} is set by operators, not by registration`);
+/**
+ * On registration (POST) and on every RFC 7592 update (PUT, ctx.oidc.client set). An update may send back the
+ * policy and scopes it read, including what an operator granted since, but cannot change them.
+ */
+export async function dcrPolicy(ctx: KoaContextWithOIDC, properties: Record<string, unknown>): Promise<void> {
+  const current = ctx.oidc.client as unknown as Record<string, unknown> | undefined;
+  if (OPERATOR in properties) throw new errors.InvalidClientMetadata(`${OPERATOR} is set by operators, not by registration`);
+  if ('cyberid_policy' in properties && !(current && isDeepStrictEqual(properties.cyberid_policy, current.cyberid_policy))) {
+    throw new errors.InvalidClientMetadata('cyberid_policy is set by operators, not by registration');
   }
+  if (current) properties.cyberid_policy = current.cyberid_policy;
   properties.subject_type = 'pairwise';
+  const allowed = new Set([...DCR_SCOPES, ...(typeof current?.scope === 'string' ? current.scope.split(' ') : [])]);
   const scopes = typeof properties.scope === 'string' ? properties.scope.split(' ').filter(Boolean) : ['openid'];
-  const beyond = scopes.filter((scope) => !DCR_SCOPES.includes(scope));
+  const beyond = scopes.filter((scope) => !allowed.has(scope));
   if (beyond.length) {
     throw new errors.InvalidClientMetadata(`scope ${beyond.join(' ')} needs an operator's approval; registration allows: ${DCR_SCOPES.join(' ')}`);
   }
@@ -56,8 +66,8 @@ export function hideSecretHashes() {
   };
 }
 
-/** Registrations and their changes through RFC 7592 go to the audit log, with the client as the actor; an initial access token serves one registration. */
-export function handleRegistrationEvents(provider: Provider, audit: AuditLog, logger: Logger): void {
+/** Registrations and their changes through RFC 7592 go to the audit log, with the client as the actor. */
+export function auditRegistrations(provider: Provider, audit: AuditLog, logger: Logger): void {
   const emitter = provider as unknown as NodeJS.EventEmitter;
   const record = (action: string) => (ctx: KoaContextWithOIDC, client?: { clientId: string }) => {
     const clientId = client?.clientId ?? ctx.oidc.client?.clientId ?? 'unknown';
@@ -65,12 +75,57 @@ export function handleRegistrationEvents(provider: Provider, audit: AuditLog, lo
     audit.record({ actor: `registration:${clientId}`, action, target: clientId, detail: iat?.jti ? { initialAccessToken: tokenReference(iat.jti) } : {} })
       .catch((error: unknown) => logger.error({ err: error, action }, 'audit entry not written'));
   };
-  emitter.on('registration_create.success', (ctx: KoaContextWithOIDC, client: { clientId: string }) => {
-    record('client.register')(ctx, client);
-    // One token, one registration: a refused request (bad metadata) leaves it usable, a successful one uses it up.
-    const iat = ctx.oidc.entities.InitialAccessToken as { destroy(): Promise<void> } | undefined;
-    iat?.destroy().catch((error: unknown) => logger.error({ err: error }, 'initial access token not removed'));
-  });
+  emitter.on('registration_create.success', record('client.register'));
   emitter.on('registration_update.success', record('client.register-update'));
   emitter.on('registration_delete.success', record('client.register-delete'));
+}
+
+/**
+ * One initial access token, one registration. A refused request (bad metadata) leaves the token usable; a successful
+ * one consumes it atomically, and of registrations racing on one token only the first keeps its client.
+ */
+export function singleUseInitialAccessTokens(provider: Provider, audit: AuditLog) {
+  const models = provider as unknown as Record<'InitialAccessToken' | 'RegistrationAccessToken', { find(value: string): Promise<{ consumed?: unknown; destroy(): Promise<void> } | undefined>; adapter: { consume(id: string): Promise<void> } }>;
+  const refuse = (ctx: Context) => {
+    ctx.status = 401;
+    ctx.set('WWW-Authenticate', 'Bearer realm="cyberid-registration", error="invalid_token"');
+    ctx.body = { error: 'invalid_token', error_description: 'initial access token already used' };
+  };
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method !== 'POST' || ctx.path !== '/reg') return next();
+    const value = /^Bearer ([^\s]+)$/i.exec(ctx.get('authorization'))?.[1];
+    const token = value ? await models.InitialAccessToken.find(value) : undefined;
+    if (token?.consumed) return refuse(ctx);
+    await next();
+    if (ctx.status !== 201 || !value || !token) return;
+    try {
+      await models.InitialAccessToken.adapter.consume(value);
+    } catch (error) {
+      if (!(error instanceof errors.InvalidGrant)) throw error;
+      const { client_id: clientId, registration_access_token: rat } = ctx.body as { client_id: string; registration_access_token?: string };
+      await (provider.Client as unknown as { adapter: { destroy(id: string): Promise<void> } }).adapter.destroy(clientId);
+      if (rat) await (await models.RegistrationAccessToken.find(rat))?.destroy();
+      await audit.record({ actor: `registration:${clientId}`, action: 'client.register-undone', target: clientId, detail: { reason: 'initial access token used by another registration at the same time' } });
+      refuse(ctx);
+    }
+  };
+}
+
+/**
+ * RFC 7592 lets an update send the client's secret, which must then match. oidc-provider compares it with the stored
+ * value, a hash here: a matching plain secret is swapped for the hash before oidc-provider reads the body (which it
+ * then takes already parsed, noting so once in the log).
+ */
+export function plainSecretOnUpdate(provider: Provider) {
+  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  return async (ctx: Context, next: Next) => {
+    const clientId = ctx.method === 'PUT' ? /^\/reg\/([^/]+)$/.exec(ctx.path)?.[1] : undefined;
+    if (!clientId || !ctx.is('application/json')) return next();
+    await parse(ctx, async () => {
+      const body = ctx.request.body as Record<string, unknown> | undefined;
+      const client = typeof body?.client_secret === 'string' ? await provider.Client.find(decodeURIComponent(clientId)) : undefined;
+      if (client && verifyClientSecret(client.clientSecret, body!.client_secret as string)) body!.client_secret = client.clientSecret;
+      await next();
+    });
+  };
 }

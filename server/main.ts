@@ -119,8 +119,9 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     const demoCredentials = config.demo && authorities.simulatedRegistry ? await seedDemoAccounts(accounts, authorities.simulatedRegistry) : [];
     handler = provider.callback();
     const watcher = new KeyWatcher(signingKeys, published, config.keyCheckSeconds * 1000, (keys) => {
+      const started = performance.now();
       handler = serve(keys).callback();
-      logger.info({ keys: keys.fingerprint }, 'signing keys changed');
+      logger.info({ keys: keys.fingerprint, rebuildMs: Math.round(performance.now() - started) }, 'signing keys changed');
     }, (error) => logger.warn({ err: error }, 'signing key schedule could not be read'));
     cleanup.push(async () => watcher.stop());
     logger.info({ url: issuer, port, demoSite: demoSite?.origin, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');

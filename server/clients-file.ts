@@ -5,7 +5,7 @@ import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
 import type { Store } from '../adapters/types.ts';
 import { formatIssues, platformFields, platformProblems } from './admin/client-metadata.ts';
-import { DISABLED, withHashedSecret } from './admin/client-records.ts';
+import { DISABLED, storedClients } from './admin/client-records.ts';
 
 /** The one placeholder a clients file may use: the origin of the demo site that hosts the demo platforms' documents. */
 export const DEMO_SITE_PLACEHOLDER = '{{DEMO_SITE}}';
@@ -77,8 +77,8 @@ export async function registerClients(provider: Provider, store: Store, clients:
       throw new ClientsFileError(`${file}: client "${metadata.client_id}": ${description}`);
     }
     // The file says what a client is; whether an operator disabled it stays as it was.
-    const clients = store.adapterFor('Client');
+    const clients = storedClients(store);
     const disabled = (await clients.find(metadata.client_id))?.[DISABLED] === true;
-    await clients.upsert(metadata.client_id, { ...withHashedSecret(metadata), ...(disabled ? { [DISABLED]: true } : {}) });
+    await clients.upsert(metadata.client_id, { ...metadata, ...(disabled ? { [DISABLED]: true } : {}) });
   }
 }

@@ -11,7 +11,7 @@ import { claimsOfScopes, claimValues, isClaimName, SCOPE_CLAIMS, SUPPORTED_SCOPE
 import { derivePlatformNetworkNumber } from './identity/network-number.ts';
 import { adminResource } from './admin/api.ts';
 import { ADMIN_SCOPES, OPERATOR } from './admin/client-metadata.ts';
-import { protectClientRecords } from './admin/client-records.ts';
+import { providerClients } from './admin/client-records.ts';
 import { verifyClientSecret } from './admin/client-secrets.ts';
 import { DCR_POLICY, dcrPolicy } from './admin/registration.ts';
 import type { Logger } from './logger.ts';
@@ -33,7 +33,7 @@ export interface ProviderDependencies {
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
-  const clients = protectClientRecords(deps.store.adapterFor('Client'));
+  const clients = providerClients(deps.store);
   const configuration: Configuration = {
     adapter: (model: string) => (model === 'Client' ? clients : deps.store.adapterFor(model)),
     jwks: deps.jwks as Configuration['jwks'],

@@ -3,9 +3,9 @@
 // platforms it creates sign the demo adult in with openid-client, through the real forms.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { runCli } from '../server/admin/cli.ts';
 import { parseNetworkNumber } from '../server/identity/network-number.ts';
 import { FormBrowser, expectPage, expectRedirect } from './support/browser.ts';
+import { cyberid } from './support/cli.ts';
 import { authorizationRequest, discover, PLATFORM_A, redeem, signInAndConsent, type Person, type PlatformRegistration } from './support/platform.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
@@ -31,16 +31,11 @@ const adminResource = () => `${provider.url}/admin/v1`;
 /** The local demo site that publishes the demo platforms' sector document (https, trusted by the provider). */
 const demoSiteOrigin = () => (JSON.parse(provider.stdout().split('\n').find((line) => line.includes('"msg":"listening"'))!) as { demoSite: string }).demoSite;
 
-/** Runs `cyberid …` in-process on the running server's data directory; --json output is parsed. */
+/** Runs `cyberid … --json` in-process on the running server's data directory; its output is parsed. */
 async function cli(args: string[]): Promise<unknown> {
-  let out = '';
-  let err = '';
-  const code = await runCli([...args, '--json'], { ...process.env, CYBERID_DATA_DIR: dataDir, CYBERID_DEMO: 'false' }, {
-    out: (text) => { out += text; },
-    err: (text) => { err += text; },
-  });
-  if (code !== 0) throw new Error(`cyberid ${args.join(' ')} exited with ${code}: ${err}`);
-  return JSON.parse(out);
+  const run = await cyberid(dataDir, ...args, '--json');
+  if (run.code !== 0) throw new Error(`cyberid ${args.join(' ')} exited with ${run.code}: ${run.err}`);
+  return run.json();
 }
 
 /** Creates an operator client with the CLI and returns its secret (shown once). */

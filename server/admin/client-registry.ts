@@ -7,8 +7,8 @@ import type { Store } from '../../adapters/types.ts';
 import { PORTAL_CLIENT_ID } from '../portal/first-party.ts';
 import type { AuditLog } from './audit.ts';
 import { formatIssues, OPERATOR, operatorFields, operatorMetadata, platformFields, platformProblems, type OperatorFields } from './client-metadata.ts';
-import { DISABLED, withHashedSecret } from './client-records.ts';
-import { generateClientSecret, hashClientSecret } from './client-secrets.ts';
+import { DISABLED, storedClients } from './client-records.ts';
+import { generateClientSecret } from './client-secrets.ts';
 
 export type ClientKind = 'platform' | 'operator';
 
@@ -60,7 +60,7 @@ export class ClientRegistry {
 
   constructor(deps: { store: Store; validate: ProviderValidation; audit: AuditLog }) {
     this.#store = deps.store;
-    this.#clients = deps.store.adapterFor('Client');
+    this.#clients = storedClients(deps.store);
     this.#validate = deps.validate;
     this.#audit = deps.audit;
   }
@@ -135,13 +135,13 @@ export class ClientRegistry {
       throw new ClientRegistryError('invalid_request', `client "${id}" authenticates with ${String(stored.token_endpoint_auth_method)}, not a secret`);
     }
     const secret = generateClientSecret();
-    await this.#clients.upsert(id, { ...stored, client_secret: hashClientSecret(secret) });
+    await this.#clients.upsert(id, { ...stored, client_secret: secret });
     await this.#audit.record({ actor, action: 'client.rotate-secret', target: id, detail: {} });
     return secret;
   }
 
   async #stored(id: string): Promise<Record<string, unknown>> {
-    const stored = id === PORTAL_CLIENT_ID ? undefined : (await this.#store.listClients()).find((c) => c.client_id === id);
+    const stored = id === PORTAL_CLIENT_ID ? undefined : await this.#clients.find(id) as Record<string, unknown> | undefined;
     if (!stored) throw new ClientRegistryError('not_found', `no client "${id}"`);
     return stored;
   }
@@ -154,7 +154,7 @@ export class ClientRegistry {
       const description = (error as { error_description?: string }).error_description ?? (error as Error).message;
       throw new ClientRegistryError('invalid_client_metadata', description);
     }
-    await this.#clients.upsert(metadata.client_id as string, withHashedSecret(metadata));
+    await this.#clients.upsert(metadata.client_id as string, metadata);
   }
 }
 

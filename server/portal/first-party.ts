@@ -6,7 +6,7 @@ import type { ClientMetadata, Provider } from 'oidc-provider';
 import * as oidc from 'openid-client';
 import type { Store } from '../../adapters/types.ts';
 import { LOA2 } from '../identity/assurance.ts';
-import { withHashedSecret } from '../admin/client-records.ts';
+import { storedClients } from '../admin/client-records.ts';
 
 export const PORTAL_CLIENT_ID = 'cyberid-account';
 
@@ -32,7 +32,7 @@ export function portalClientMetadata(issuer: string, secret: string): ClientMeta
 export async function registerPortalClient(provider: Provider, store: Store, issuer: string, secret: string): Promise<void> {
   const metadata = portalClientMetadata(issuer, secret);
   await provider.Client.validate(metadata);
-  await store.adapterFor('Client').upsert(PORTAL_CLIENT_ID, withHashedSecret(metadata as unknown as Record<string, unknown>));
+  await storedClients(store).upsert(PORTAL_CLIENT_ID, metadata as unknown as Record<string, unknown>);
 }
 
 /** The portal's view of the provider, discovered once on first use (the provider is not listening before start-up ends). */

@@ -15,6 +15,7 @@ import { providerClients } from './admin/client-records.ts';
 import { verifyClientSecret } from './admin/client-secrets.ts';
 import { DCR_POLICY, dcrPolicy } from './admin/registration.ts';
 import type { Logger } from './logger.ts';
+import { authorizationCodeTtl, forwardedCertificate, isFapi2, PROFILE, rotateRefreshToken, validateProfile } from './security-profile.ts';
 import { TTL } from './ttl.ts';
 import { policyProblems, policySchema, type ClientPolicy } from './policy.ts';
 
@@ -79,12 +80,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // A platform must always name its redirect URI, even when it registered only one.
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
-      properties: ['cyberid_policy', OPERATOR],
+      properties: ['cyberid_policy', OPERATOR, PROFILE],
       // Every platform carries an operator policy and an explicit scope list (without one, oidc-provider would
       // let it request any scope). Checked as strictly as the clients file; defaults are filled in. Operator
       // clients (admin API) carry their admin scopes instead and sign no one in.
       validator(_ctx, key, value, metadata) {
         const properties = metadata as Record<string, unknown>;
+        if (key === PROFILE) return validateProfile(value, properties);
         if (key === OPERATOR) {
           const scopes = (value as { scopes?: unknown } | undefined)?.scopes;
           if (value !== undefined && !(Array.isArray(scopes) && scopes.length && scopes.every((s) => (ADMIN_SCOPES as readonly unknown[]).includes(s)))) {
@@ -131,6 +133,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
         },
       },
       dPoP: { enabled: true },
+      // Certificate-bound tokens (RFC 8705) with the certificate the TLS-terminating proxy forwards.
+      mTLS: { enabled: true, certificateBoundAccessTokens: true, getCertificate: (ctx) => forwardedCertificate(ctx, deps.proxy) as never },
+      // Only fapi2 clients get oidc-provider's FAPI 2.0 checks (server/security-profile.ts).
+      fapi: { enabled: true, profile: (_ctx, client) => (isFapi2(client) ? '2.0' : undefined) as never },
       // Operator clients get admin API tokens this way (server/admin/api.ts); platforms cannot use it.
       clientCredentials: { enabled: true },
       resourceIndicators: {
@@ -170,8 +176,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
         postLogoutSuccessSource: async (ctx) => renderLoggedOutPage(ctx),
       },
     },
-    rotateRefreshToken: true,
-    ttl: { ...TTL, RefreshToken: refreshTokenTtl },
+    rotateRefreshToken,
+    ttl: { ...TTL, AuthorizationCode: authorizationCodeTtl as never, RefreshToken: refreshTokenTtl },
     clientBasedCORS: (_ctx, origin, client) =>
       (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin),
     interactions: {

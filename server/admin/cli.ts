@@ -16,6 +16,7 @@ import { createLogger } from '../logger.ts';
 import { outboundFetch } from '../outbound.ts';
 import { createProvider } from '../provider.ts';
 import { KeyScheduleError, SigningKeys } from '../signing-keys.ts';
+import { PROFILES, type Profile } from '../security-profile.ts';
 import { AuditLog } from './audit.ts';
 import { ClientRegistry, ClientRegistryError, type ClientView } from './client-registry.ts';
 import { issueInitialAccessToken } from './registration.ts';
@@ -44,6 +45,8 @@ Client options
   --scope "openid verified ..." --sector-identifier-uri URI              --grant-type refresh_token (repeat)
   --auth private_key_jwt|client_secret_basic|none (default: private_key_jwt with --jwks-uri/--jwks-file, else client_secret_basic)
   --jwks-uri URI | --jwks-file FILE (public keys; private_key_jwt is recommended in production)
+  --profile fapi2|baseline      fapi2: PAR only, DPoP-bound tokens (mTLS with tls_client_certificate_bound_access_tokens in
+                                --from-file), private_key_jwt, 30-second codes; baseline undoes it
   --from-file FILE              metadata as JSON (the clients file's format); options given as well override it
   --operator --scopes "clients:read clients:write keys:read keys:write audit:read"   an operator client (admin API)
 Policy options
@@ -65,6 +68,7 @@ const OPTIONS = {
   auth: { type: 'string' },
   'jwks-uri': { type: 'string' },
   'jwks-file': { type: 'string' },
+  profile: { type: 'string' },
   'from-file': { type: 'string' },
   operator: { type: 'boolean' },
   scopes: { type: 'string' },
@@ -241,6 +245,7 @@ function clientInput(values: Values, adding: boolean): Record<string, unknown> {
     token_endpoint_auth_method: values.auth ?? (adding && (values['jwks-uri'] || jwks) ? 'private_key_jwt' : undefined),
     jwks_uri: values['jwks-uri'],
     jwks,
+    cyberid_profile: profileInput(values.profile),
   };
   if (values.operator) {
     given.kind = 'operator';
@@ -251,6 +256,13 @@ function clientInput(values: Values, adding: boolean): Record<string, unknown> {
   const policy = policyInput(values);
   if (Object.keys(policy).length) given.cyberid_policy = { ...(base.cyberid_policy as object | undefined), ...policy };
   return { ...base, ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) };
+}
+
+function profileInput(profile: string | undefined): Profile | null | undefined {
+  if (profile === undefined) return undefined;
+  if (profile === 'baseline') return null;
+  if (!(PROFILES as readonly string[]).includes(profile)) throw new UsageError(`--profile takes ${PROFILES.join('|')}|baseline`);
+  return profile as Profile;
 }
 
 function policyInput(values: Values): Record<string, unknown> {

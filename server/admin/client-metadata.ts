@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { SUPPORTED_SCOPES } from '../identity/claims.ts';
 import { PORTAL_CLIENT_ID } from '../portal/first-party.ts';
 import { policyProblems, policySchema } from '../policy.ts';
+import { FAPI2, PROFILES } from '../security-profile.ts';
 
 /** The admin API's scopes (resource server `<issuer>/admin/v1`), granted to operator clients only. */
 export const ADMIN_SCOPES = ['clients:read', 'clients:write', 'keys:read', 'keys:write', 'audit:read'] as const;
@@ -47,6 +48,13 @@ export const platformFields = z.object({
   jwks_uri: z.url({ protocol: /^https$/ }).optional(),
   jwks: publicJwks.optional(),
   id_token_signed_response_alg: z.enum(['ES256', 'EdDSA']).optional(),
+  /** The security profile (server/security-profile.ts); null returns a platform to the baseline. */
+  cyberid_profile: z.enum(PROFILES).nullish(),
+  // What any platform may opt into without the fapi2 profile.
+  require_pushed_authorization_requests: z.boolean().optional(),
+  require_signed_request_object: z.boolean().optional(),
+  dpop_bound_access_tokens: z.boolean().optional(),
+  tls_client_certificate_bound_access_tokens: z.boolean().optional(),
   logo_uri: url.optional(),
   policy_uri: url.optional(),
   tos_uri: url.optional(),
@@ -63,6 +71,10 @@ export function platformProblems(client: PlatformFields, hasSecret: boolean): [s
   if (method !== 'client_secret_basic' && hasSecret) problems.push(['client_secret', `must not be set for ${method}`]);
   if (method === 'private_key_jwt' && !client.jwks_uri && !client.jwks) problems.push(['jwks_uri', 'or jwks is required for private_key_jwt']);
   if (client.jwks_uri && client.jwks) problems.push(['jwks', 'cannot be given together with jwks_uri']);
+  if (client.cyberid_profile === FAPI2 && method !== 'private_key_jwt') problems.push(['token_endpoint_auth_method', 'must be private_key_jwt for the fapi2 profile']);
+  if (client.dpop_bound_access_tokens && client.tls_client_certificate_bound_access_tokens) {
+    problems.push(['dpop_bound_access_tokens', 'cannot be combined with tls_client_certificate_bound_access_tokens: tokens are bound one way']);
+  }
   return [...problems, ...policyProblems(client.cyberid_policy, client.scope.split(' '))];
 }
 

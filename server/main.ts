@@ -84,6 +84,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     const providerDependencies: Omit<ProviderDependencies, 'jwks'> = {
       issuer,
       proxy: config.proxy,
+      clientRequestsPerSecond: config.clientRateLimit,
       store,
       cookieKeys: secrets.cookieKeys,
       pairwiseSecret: secrets.pairwiseSecret,

@@ -12,7 +12,7 @@ import { derivePlatformNetworkNumber } from './identity/network-number.ts';
 import { adminResource } from './admin/api.ts';
 import { ADMIN_SCOPES, OPERATOR } from './admin/client-metadata.ts';
 import { providerClients } from './admin/client-records.ts';
-import { verifyClientSecret } from './admin/client-secrets.ts';
+import { limitClientCredentials } from './client-limits.ts';
 import { DCR_POLICY, dcrPolicy } from './admin/registration.ts';
 import type { Logger } from './logger.ts';
 import { authorizationCodeTtl, forwardedCertificate, isFapi2, PROFILE, rotateRefreshToken, validateProfile } from './security-profile.ts';
@@ -29,6 +29,8 @@ export interface ProviderDependencies {
   accounts: Accounts;
   admission: PlatformAdmission;
   logger: Logger;
+  /** Token, introspection, revocation, PAR and CIBA requests each client may make per second (server/client-limits.ts). */
+  clientRequestsPerSecond: number;
   /** Outbound HTTP for sector_identifier_uri and jwks_uri (see server/outbound.ts). */
   fetch: NonNullable<Configuration['fetch']>;
 }
@@ -191,10 +193,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.proxy;
-  // Stored secrets are hashes (server/admin/client-secrets.ts); oidc-provider would compare them as plain text.
-  (provider.Client.prototype as unknown as { compareClientSecret(given: string): boolean }).compareClientSecret = function compare(this: { clientSecret?: string }, given: string) {
-    return verifyClientSecret(this.clientSecret, given);
-  };
+  // One trusted proxy: the client address is the X-Forwarded-For entry it appended, not any a caller wrote in front.
+  provider.app.maxIpsCount = 1;
+  limitClientCredentials(provider, deps.store.rateLimiter, deps.clientRequestsPerSecond);
   logProviderEvents(provider, deps.logger);
   return provider;
 }

@@ -141,7 +141,7 @@ async function openOperatorContext(env: NodeJS.ProcessEnv) {
   await keys.ensure(path.join(config.dataDir, 'jwks.json'));
   // A provider is built only to validate clients and issue registration tokens exactly as the server will.
   const provider = createProvider({
-    issuer: config.issuer ?? `http://localhost:${config.port}`, proxy: config.proxy, store, jwks: (await keys.published()).jwks,
+    issuer: config.issuer ?? `http://localhost:${config.port}`, proxy: config.proxy, clientRequestsPerSecond: config.clientRateLimit, store, jwks: (await keys.published()).jwks,
     cookieKeys: secrets.cookieKeys, pairwiseSecret: secrets.pairwiseSecret, accounts, admission: new PlatformAdmission(accounts, store.platformApprovals),
     logger, fetch: outboundFetch(undefined, !config.production),
   });

@@ -72,9 +72,10 @@ export class CredentialThrottle {
   readonly #accounts: ProgressiveLockout;
   readonly #addresses: ProgressiveLockout;
 
-  constructor(createLimiter: RateLimiterFactory, rules = { account: ACCOUNT_RULE, ip: IP_RULE }) {
-    this.#accounts = new ProgressiveLockout('account', rules.account, createLimiter);
-    this.#addresses = new ProgressiveLockout('ip', rules.ip, createLimiter);
+  /** `namespace` keeps other credentials' counts (platforms' client secrets) apart from people's. */
+  constructor(createLimiter: RateLimiterFactory, rules = { account: ACCOUNT_RULE, ip: IP_RULE }, namespace = '') {
+    this.#accounts = new ProgressiveLockout(`${namespace}account`, rules.account, createLimiter);
+    this.#addresses = new ProgressiveLockout(`${namespace}ip`, rules.ip, createLimiter);
   }
 
   /** Asked before checking a credential: a locked account or address is not even checked. */

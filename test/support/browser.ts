@@ -18,10 +18,13 @@ export class FormBrowser {
   readonly jar = new CookieJar();
   readonly #providerOrigin: string;
   readonly #acceptLanguage: string;
+  readonly #headers: Record<string, string>;
 
-  constructor(providerUrl: string, acceptLanguage = 'en') {
+  /** `headers` go with every request (e.g. X-Forwarded-For to come from another address behind the proxy). */
+  constructor(providerUrl: string, acceptLanguage = 'en', headers: Record<string, string> = {}) {
     this.#providerOrigin = new URL(providerUrl).origin;
     this.#acceptLanguage = acceptLanguage;
+    this.#headers = headers;
   }
 
   /** Loads a URL and follows redirects inside the provider; a redirect elsewhere (to a platform) ends the walk. */
@@ -34,6 +37,7 @@ export class FormBrowser {
         method,
         redirect: 'manual',
         headers: {
+          ...this.#headers,
           cookie: await this.jar.getCookieString(target.href),
           'accept-language': this.#acceptLanguage,
           accept: 'text/html',

@@ -1,13 +1,20 @@
-// The second device's side of scan to sign in: /scan/:token, opened by scanning the QR code on another
-// browser's login page. The person must already be signed in here (at loa2 or above); the page names the
-// platform and the browser that asked, and approval needs the number shown on the other screen.
+// The approving device's page, /scan/:token, for two kinds of request. Scan to sign in: opened by scanning the
+// QR code on another browser's login page; the page names the platform and the browser that asked, and
+// approval needs the number shown on the other screen. Decoupled sign-in (CIBA): opened from the SMS link; the
+// page names the platform, its binding message and what it will receive, and only the person it names can
+// answer. Either way the person must already be signed in here, at loa2 or above (and at the platform's
+// minimum level for CIBA, since the approval is the sign-in the platform gets).
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
+import { answerDecoupled } from '../server/ciba.ts';
 import type { Account, Accounts } from '../server/identity/accounts.ts';
-import { atLeast, isAcr, LOA2 } from '../server/identity/assurance.ts';
+import { atLeast, isAcr, LOA2, type Acr } from '../server/identity/assurance.ts';
+import { claimsOfScopes } from '../server/identity/claims.ts';
+import type { DecoupledRequest, DecoupledSignIns } from '../server/identity/decoupled-sign-in.ts';
+import type { ClientPolicy } from '../server/policy.ts';
 import type { ScanRequest, ScanSignIns } from '../server/identity/scan-sign-in.ts';
 import type { CredentialThrottle } from '../server/identity/throttle.ts';
 import type { Logger } from '../server/logger.ts';
@@ -20,6 +27,7 @@ export interface ScanApprovalDependencies {
   provider: Provider;
   accounts: Accounts;
   scans: ScanSignIns;
+  decoupled: DecoupledSignIns;
   throttle: CredentialThrottle;
   logger: Logger;
   metrics: Metrics;
@@ -33,28 +41,38 @@ const decisionForm = z.object({
 });
 
 /** What the page shows: the question, or why it cannot be asked, or the outcome. */
-type ScanPage = 'ask' | 'signed_out' | 'not_strong_enough' | 'gone' | 'approved' | 'declined' | 'wrong_number' | 'locked';
+type ScanPage = 'ask' | 'confirm' | 'signed_out' | 'not_strong_enough' | 'gone' | 'approved' | 'confirmed' | 'declined' | 'wrong_number' | 'locked';
 
-export function scanApprovalRoutes({ provider, accounts, scans, throttle, logger, metrics }: ScanApprovalDependencies): Router {
+interface SignedIn {
+  account: Account;
+  acr: Acr;
+  amr: string[];
+}
+
+export function scanApprovalRoutes({ provider, accounts, scans, decoupled, throttle, logger, metrics }: ScanApprovalDependencies): Router {
   const router = new Router({ prefix: '/scan' });
   router.use(friendlyErrors(logger));
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
 
   /** The person signed in on this device, at loa2 or above; or why not. */
-  async function signedIn(ctx: Context): Promise<Account | 'signed_out' | 'not_strong_enough'> {
+  async function signedIn(ctx: Context): Promise<SignedIn | 'signed_out' | 'not_strong_enough'> {
     const session = await provider.Session.get(ctx);
     const account = session.accountId ? await accounts.findById(session.accountId) : undefined;
     if (account?.status !== 'active') return 'signed_out';
-    return isAcr(session.acr) && atLeast(session.acr, LOA2) ? account : 'not_strong_enough';
+    return isAcr(session.acr) && atLeast(session.acr, LOA2) ? { account, acr: session.acr, amr: session.amr ?? [] } : 'not_strong_enough';
   }
 
-  async function show(ctx: Context, page: ScanPage, request?: ScanRequest, status = 200): Promise<void> {
+  async function show(ctx: Context, page: ScanPage, request?: ScanRequest | DecoupledRequest, status = 200): Promise<void> {
     const client = request ? await provider.Client.find(request.clientId) : undefined;
+    const scan = request && 'browser' in request ? request : undefined;
+    const confirm = request && 'authReqId' in request ? request : undefined;
     renderPage(ctx, 'scan', {
       page,
       platform: client ? (client.clientName ?? client.clientId) : undefined,
-      browser: request?.browser,
-      choices: request?.choices,
+      browser: scan?.browser,
+      choices: scan?.choices,
+      bindingMessage: confirm?.bindingMessage,
+      releases: confirm ? [...claimsOfScopes(confirm.scope.split(' '))] : undefined,
       action: ctx.path,
       csrf: csrfToken(ctx),
     }, { status, switchHref: ctx.path });
@@ -63,9 +81,12 @@ export function scanApprovalRoutes({ provider, accounts, scans, throttle, logger
   router.get('/:token', async (ctx) => {
     const who = await signedIn(ctx);
     if (typeof who === 'string') return show(ctx, who, undefined, 401);
-    const request = token.safeParse(ctx.params.token).success ? await scans.pending(ctx.params.token!) : undefined;
-    if (!request) return show(ctx, 'gone', undefined, 410);
-    return show(ctx, 'ask', request);
+    const tokenValue = token.safeParse(ctx.params.token).success ? ctx.params.token! : undefined;
+    const request = tokenValue ? await scans.pending(tokenValue) : undefined;
+    if (request) return show(ctx, 'ask', request);
+    const confirmation = tokenValue ? await decoupled.pendingFor(tokenValue, who.account.id) : undefined;
+    if (confirmation) return show(ctx, 'confirm', confirmation);
+    return show(ctx, 'gone', undefined, 410);
   });
 
   router.post('/:token', form, async (ctx) => {
@@ -76,6 +97,8 @@ export function scanApprovalRoutes({ provider, accounts, scans, throttle, logger
     if (typeof who === 'string') return show(ctx, who, undefined, 401);
     const tokenValue = token.safeParse(ctx.params.token).success ? ctx.params.token! : undefined;
     const request = tokenValue ? await scans.pending(tokenValue) : undefined;
+    const confirmation = tokenValue && !request ? await decoupled.pendingFor(tokenValue, who.account.id) : undefined;
+    if (confirmation) return answerConfirmation(ctx, tokenValue!, confirmation, who, body.decision);
     if (!tokenValue || !request) return show(ctx, 'gone', undefined, 410);
 
     if (body.decision === 'decline') {
@@ -83,13 +106,13 @@ export function scanApprovalRoutes({ provider, accounts, scans, throttle, logger
       logger.info({ event: 'scan.declined', client: request.clientId, requestId: ctx.state.requestId }, 'scan sign-in declined');
       return show(ctx, 'declined', request);
     }
-    const attempt = { account: who.id, ip: ctx.ip };
+    const attempt = { account: who.account.id, ip: ctx.ip };
     const verdict = await throttle.verdict(attempt);
     if (!verdict.allowed) {
       ctx.set('Retry-After', String(verdict.retryAfter));
       return show(ctx, 'locked', request, 429);
     }
-    const result = await scans.approve(tokenValue, who.id, body.number ?? '');
+    const result = await scans.approve(tokenValue, who.account.id, body.number ?? '');
     if (result === 'gone') return show(ctx, 'gone', undefined, 410);
     if (result === 'wrong_number') {
       metrics.signIns.inc({ method: 'mca', outcome: 'failure' });
@@ -100,6 +123,18 @@ export function scanApprovalRoutes({ provider, accounts, scans, throttle, logger
     logger.info({ event: 'scan.approved', client: request.clientId, requestId: ctx.state.requestId }, 'scan sign-in approved');
     return show(ctx, 'approved', request);
   });
+
+  /** A CIBA request answered by the person it names; the platform's next poll gets tokens or access_denied. */
+  async function answerConfirmation(ctx: Context, tokenValue: string, request: DecoupledRequest, who: SignedIn, decision: 'approve' | 'decline'): Promise<void> {
+    const client = await provider.Client.find(request.clientId);
+    const minimum = (client as unknown as { cyberid_policy?: ClientPolicy } | undefined)?.cyberid_policy?.minimum_acr ?? LOA2;
+    if (decision === 'approve' && !atLeast(who.acr, minimum)) return show(ctx, 'not_strong_enough', request, 403);
+    if (!client || !(await decoupled.answer(tokenValue))) return show(ctx, 'gone', undefined, 410);
+    await answerDecoupled(provider, request, decision === 'approve' ? { approved: true, acr: who.acr, amr: who.amr } : { approved: false });
+    metrics.signIns.inc({ method: 'ciba', outcome: decision === 'approve' ? 'success' : 'declined' });
+    logger.info({ event: `ciba.${decision === 'approve' ? 'approved' : 'declined'}`, client: request.clientId, requestId: ctx.state.requestId }, 'decoupled sign-in answered');
+    return show(ctx, decision === 'approve' ? 'confirmed' : 'declined', request);
+  }
 
   return router;
 }

@@ -19,6 +19,7 @@ import { OneTimeCodes } from './identity/one-time-codes.ts';
 import { Passkeys } from './identity/passkeys.ts';
 import { AttributeCipher, LookupHasher } from './identity/protection.ts';
 import { HttpIdentityRegistry, readSimulationSeed, SimulatedRegistry, type IdentityRegistry } from './identity/registry.ts';
+import { DecoupledSignIns } from './identity/decoupled-sign-in.ts';
 import { HttpSmsSender, OutboxSmsSender, type SmsSender } from './identity/sms.ts';
 import { SecurityActivity } from './identity/activity.ts';
 import { DisclosureLedger } from './identity/ledger.ts';
@@ -85,6 +86,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       issuer,
       proxy: config.proxy,
       clientRequestsPerSecond: config.clientRateLimit,
+      decoupled: { signIns: new DecoupledSignIns(store.shortLived), sms: authorities.sms },
       store,
       cookieKeys: secrets.cookieKeys,
       pairwiseSecret: secrets.pairwiseSecret,

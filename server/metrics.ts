@@ -13,7 +13,7 @@ export class Metrics {
   });
   readonly signIns = new Counter({
     name: 'cyberid_sign_in_attempts_total',
-    help: 'Sign-in credential checks by method (pwd, sms, pop, mca, face) and outcome',
+    help: 'Sign-in credential checks by method (pwd, sms, pop, mca, face; ciba for decoupled approvals) and outcome',
     labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });

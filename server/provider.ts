@@ -12,7 +12,10 @@ import { derivePlatformNetworkNumber } from './identity/network-number.ts';
 import { adminResource } from './admin/api.ts';
 import { ADMIN_SCOPES, OPERATOR } from './admin/client-metadata.ts';
 import { providerClients } from './admin/client-records.ts';
+import { cibaFeature } from './ciba.ts';
 import { limitClientCredentials } from './client-limits.ts';
+import type { DecoupledSignIns } from './identity/decoupled-sign-in.ts';
+import type { SmsSender } from './identity/sms.ts';
 import { DCR_POLICY, dcrPolicy } from './admin/registration.ts';
 import type { Logger } from './logger.ts';
 import { authorizationCodeTtl, forwardedCertificate, isFapi2, PROFILE, rotateRefreshToken, validateProfile } from './security-profile.ts';
@@ -29,6 +32,8 @@ export interface ProviderDependencies {
   accounts: Accounts;
   admission: PlatformAdmission;
   logger: Logger;
+  /** Decoupled sign-in (CIBA): the approval links and the SMS that carries them; absent where nothing is served (the CLI). */
+  decoupled?: { signIns: DecoupledSignIns; sms: SmsSender };
   /** Token, introspection, revocation, PAR and CIBA requests each client may make per second (server/client-limits.ts). */
   clientRequestsPerSecond: number;
   /** Outbound HTTP for sector_identifier_uri and jwks_uri (see server/outbound.ts). */
@@ -159,6 +164,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       pushedAuthorizationRequests: { enabled: true },
+      ciba: cibaFeature(deps.decoupled && { issuer: deps.issuer, accounts: deps.accounts, admission: deps.admission, decoupled: deps.decoupled.signIns, sms: deps.decoupled.sms }),
       requestObjects: { enabled: true },
       revocation: {
         enabled: true,
@@ -194,7 +200,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.proxy;
   // One trusted proxy: the client address is the X-Forwarded-For entry it appended, not any a caller wrote in front.
-  provider.app.maxIpsCount = 1;
+  (provider as unknown as { maxIpsCount: number }).maxIpsCount = 1;
   limitClientCredentials(provider, deps.store.rateLimiter, deps.clientRequestsPerSecond);
   logProviderEvents(provider, deps.logger);
   return provider;

@@ -16,6 +16,7 @@ import { createLogger } from '../logger.ts';
 import { outboundFetch } from '../outbound.ts';
 import { createProvider } from '../provider.ts';
 import { KeyScheduleError, SigningKeys } from '../signing-keys.ts';
+import { CIBA_GRANT } from '../ciba.ts';
 import { PROFILES, type Profile } from '../security-profile.ts';
 import { AuditLog } from './audit.ts';
 import { ClientRegistry, ClientRegistryError, type ClientView } from './client-registry.ts';
@@ -42,7 +43,7 @@ Audit
 
 Client options
   --redirect-uri URI (repeat)   --post-logout-redirect-uri URI (repeat)   --backchannel-logout-uri URI
-  --scope "openid verified ..." --sector-identifier-uri URI              --grant-type refresh_token (repeat)
+  --scope "openid verified ..." --sector-identifier-uri URI              --grant-type refresh_token|ciba (repeat)
   --auth private_key_jwt|client_secret_basic|none (default: private_key_jwt with --jwks-uri/--jwks-file, else client_secret_basic)
   --jwks-uri URI | --jwks-file FILE (public keys; private_key_jwt is recommended in production)
   --profile fapi2|baseline      fapi2: PAR only, DPoP-bound tokens (mTLS with tls_client_certificate_bound_access_tokens in
@@ -241,7 +242,7 @@ function clientInput(values: Values, adding: boolean): Record<string, unknown> {
     backchannel_logout_uri: values['backchannel-logout-uri'],
     scope: values.scope,
     sector_identifier_uri: values['sector-identifier-uri'],
-    grant_types: values['grant-type'] && [...new Set(['authorization_code', ...values['grant-type']])],
+    ...grantInput(values['grant-type'], values['redirect-uri']),
     token_endpoint_auth_method: values.auth ?? (adding && (values['jwks-uri'] || jwks) ? 'private_key_jwt' : undefined),
     jwks_uri: values['jwks-uri'],
     jwks,
@@ -256,6 +257,21 @@ function clientInput(values: Values, adding: boolean): Record<string, unknown> {
   const policy = policyInput(values);
   if (Object.keys(policy).length) given.cyberid_policy = { ...(base.cyberid_policy as object | undefined), ...policy };
   return { ...base, ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) };
+}
+
+/**
+ * Grant types as given, plus the code flow, which every platform with a redirect URI uses; `ciba` alone, with no
+ * redirect URI, makes a CIBA-only platform.
+ */
+function grantInput(grants: string[] | undefined, redirectUris: string[] | undefined): Record<string, unknown> {
+  if (!grants) return {};
+  const named = grants.map((grant) => (grant === 'ciba' ? CIBA_GRANT : grant));
+  const cibaOnly = named.includes(CIBA_GRANT) && !redirectUris?.length && !named.includes('authorization_code');
+  return {
+    grant_types: cibaOnly ? named : [...new Set(['authorization_code', ...named])],
+    ...(cibaOnly ? { response_types: [] } : {}),
+    ...(named.includes(CIBA_GRANT) ? { backchannel_token_delivery_mode: 'poll' } : {}),
+  };
 }
 
 function profileInput(profile: string | undefined): Profile | null | undefined {

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { SUPPORTED_SCOPES } from '../identity/claims.ts';
 import { PORTAL_CLIENT_ID } from '../portal/first-party.ts';
+import { CIBA_GRANT } from '../ciba.ts';
 import { policyProblems, policySchema } from '../policy.ts';
 import { FAPI2, PROFILES } from '../security-profile.ts';
 
@@ -37,13 +38,18 @@ export const platformFields = z.object({
   client_id: clientId,
   client_name: z.string().min(1),
   application_type: z.enum(['web', 'native']).optional(),
-  redirect_uris: z.array(url).min(1),
+  /** Empty only for a platform that uses decoupled sign-in (CIBA) alone. */
+  redirect_uris: z.array(url).default([]),
+  /** `[]` for a CIBA-only platform (no browser redirects); otherwise the code flow. */
+  response_types: z.union([z.tuple([]), z.tuple([z.literal('code')])]).optional(),
   post_logout_redirect_uris: z.array(url).optional(),
   backchannel_logout_uri: url.optional(),
   backchannel_logout_session_required: z.boolean().optional(),
   sector_identifier_uri: z.url({ protocol: /^https$/ }).optional(),
   scope,
-  grant_types: z.array(z.enum(['authorization_code', 'refresh_token'])).optional(),
+  grant_types: z.array(z.enum(['authorization_code', 'refresh_token', CIBA_GRANT])).optional(),
+  /** Decoupled sign-in (CIBA) is offered in poll mode only. */
+  backchannel_token_delivery_mode: z.literal('poll').optional(),
   token_endpoint_auth_method: z.enum(authMethods).default('client_secret_basic'),
   jwks_uri: z.url({ protocol: /^https$/ }).optional(),
   jwks: publicJwks.optional(),
@@ -72,6 +78,15 @@ export function platformProblems(client: PlatformFields, hasSecret: boolean): [s
   if (method === 'private_key_jwt' && !client.jwks_uri && !client.jwks) problems.push(['jwks_uri', 'or jwks is required for private_key_jwt']);
   if (client.jwks_uri && client.jwks) problems.push(['jwks', 'cannot be given together with jwks_uri']);
   if (client.cyberid_profile === FAPI2 && method !== 'private_key_jwt') problems.push(['token_endpoint_auth_method', 'must be private_key_jwt for the fapi2 profile']);
+  const codeFlow = client.response_types?.length !== 0;
+  if (codeFlow && !client.redirect_uris.length) problems.push(['redirect_uris', 'at least one is required (or response_types [] for a CIBA-only platform)']);
+  if (client.grant_types?.includes(CIBA_GRANT)) {
+    if (method === 'none') problems.push(['token_endpoint_auth_method', 'must authenticate the platform for decoupled sign-in (CIBA)']);
+    if (!client.backchannel_token_delivery_mode) problems.push(['backchannel_token_delivery_mode', 'must be "poll" with the CIBA grant type']);
+    // OpenID CIBA: a pairwise subject's sector is the jwks_uri host, or the sector_identifier_uri's with redirects too.
+    if (!client.jwks_uri) problems.push(['jwks_uri', 'is required with the CIBA grant type (its host is the sector of the network numbers)']);
+    if (codeFlow && !client.sector_identifier_uri) problems.push(['sector_identifier_uri', 'is required with both CIBA and redirect URIs']);
+  }
   if (client.dpop_bound_access_tokens && client.tls_client_certificate_bound_access_tokens) {
     problems.push(['dpop_bound_access_tokens', 'cannot be combined with tls_client_certificate_bound_access_tokens: tokens are bound one way']);
   }

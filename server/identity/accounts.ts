@@ -153,6 +153,13 @@ export class Accounts {
     return `unknown:${this.#hasher.hash('identifier', normalised)}`;
   }
 
+  /** The account a network number names (as a person tells it: groups, lower case and look-alikes allowed). */
+  async findByNetworkNumber(text: string): Promise<Account | undefined> {
+    const networkNumber = parseNetworkNumber(text);
+    if (!networkNumber) return undefined;
+    return this.#open(await this.#findByNetworkNumber(networkNumber));
+  }
+
   /** Checks the password of a known account (re-confirmation in the portal); same timing as a sign-in. */
   async checkPassword(id: string, password: string): Promise<boolean> {
     const record = await this.#repository.findById(id);
@@ -232,9 +239,13 @@ export class Accounts {
     return ageOn(identity.birthdate, todayInChina()) < 18;
   }
 
+  #findByNetworkNumber(networkNumber: string): Promise<AccountRecord | undefined> {
+    return this.#repository.findByLookup('networkNumber', this.#hasher.hash('network-number', networkNumber));
+  }
+
   async #findByIdentifier(identifier: string): Promise<AccountRecord | undefined> {
     const networkNumber = parseNetworkNumber(identifier);
-    if (networkNumber) return this.#repository.findByLookup('networkNumber', this.#hasher.hash('network-number', networkNumber));
+    if (networkNumber) return this.#findByNetworkNumber(networkNumber);
     const phone = normalisePhone(identifier);
     if (phone) return this.#repository.findByLookup('phone', this.phoneHash(phone));
     return undefined;

@@ -60,7 +60,7 @@ describe.each(backends)('limits on %s', (_name, storeEnv) => {
     }
     const checked = statuses.filter((status) => status === 401).length;
     const refused = statuses.filter((status) => status === 429).length;
-    console.log(`100 wrong passwords from one address: ${checked} checked, ${refused} refused with 429 before any check`);
+    process.stdout.write(`100 wrong passwords from one address: ${checked} checked, ${refused} refused with 429 before any check\n`);
     expect(checked + refused).toBe(100);
     expect(checked).toBeLessThanOrEqual(4); // the fifth wrong password locks the account
     expect(page.headers.get('retry-after')).toMatch(/^\d+$/);

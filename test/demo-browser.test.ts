@@ -22,6 +22,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { expectHeading } from './support/browser-platform.ts';
 import { ARTIFACTS, chromiumAvailable, launchChromium, watchForProblems } from './support/chromium.ts';
 import { lastCodeSentTo, removeDataDir, tempDataDir, type DemoPerson } from './support/server.ts';
+import { keepSuiteLog } from './support/suite-log.ts';
 
 const available = chromiumAvailable('demo browser tests');
 
@@ -58,6 +59,7 @@ async function startDemo(dataDir: string): Promise<RunningDemo> {
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: String(await freePort()), CYBERID_DEMO_SITE_PORT: '0', CYBERID_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  keepSuiteLog(child, 'demo');
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk) => { stderr += chunk; });

@@ -15,6 +15,7 @@ import { startBackChannelReceiver, type BackChannelReceiver } from './support/ba
 import { expectPage, expectRedirect, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, redeem, type Person, type PlatformRegistration } from './support/platform.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { keepSuiteLog } from './support/suite-log.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -476,6 +477,7 @@ async function startProduction(env: Record<string, string>): Promise<{ port: num
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  keepSuiteLog(child, 'provider-production');
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk) => { stderr += chunk; });

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { keepSuiteLog } from './suite-log.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -74,11 +75,13 @@ export function runServerToExit(env: Record<string, string>, stopWhen?: RegExp, 
 }
 
 function spawnServer(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['server/main.ts'], {
+  const child = spawn(process.execPath, ['server/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: '0', CYBERID_DEMO_SITE_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  keepSuiteLog(child, 'provider');
+  return child;
 }
 
 function signal(child: ChildProcess, name: NodeJS.Signals): Promise<void> {

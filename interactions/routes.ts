@@ -14,7 +14,7 @@ import { buildConsentOffer, lockedOn, preTicked, readAnswer, recordDecision, typ
 import { csrfToken } from './csrf.ts';
 import { chooseLanguage } from './i18n.ts';
 import { jsonAnswer, platformName, policyOf, type Client, type Interaction, InteractionKit } from './interaction.ts';
-import { friendlyErrors } from './page-errors.ts';
+import { answersJson, friendlyErrors } from './page-errors.ts';
 import { renderPage } from './pages.ts';
 import { signInRoutes, type SignInDependencies } from './sign-in-routes.ts';
 
@@ -34,7 +34,7 @@ const consentForm = z.object({
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const { accounts, admission, logger } = deps;
   const kit = new InteractionKit(deps.provider);
-  const router = new Router({ prefix: '/interaction/:uid' });
+  const router = new Router({ prefix: '/interaction/:uid', sensitive: true });
   const body = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 
   router.use(friendlyErrors(logger));
@@ -53,7 +53,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.get(['/consent', '/abort'], (ctx) => kit.backToInteraction(ctx));
 
   // Polled by /static/admission.js on the guardian-wait page; once the guardian approves, the flow continues.
-  router.get('/admission', async (ctx) => {
+  router.get('/admission', answersJson, async (ctx) => {
     const interaction = await kit.load(ctx);
     if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) return jsonAnswer(ctx, 409, { error: 'wrong_step' });
     const client = await kit.clientOf(interaction);

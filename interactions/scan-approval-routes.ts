@@ -50,7 +50,7 @@ interface SignedIn {
 }
 
 export function scanApprovalRoutes({ provider, accounts, scans, decoupled, throttle, logger, metrics }: ScanApprovalDependencies): Router {
-  const router = new Router({ prefix: '/scan' });
+  const router = new Router({ prefix: '/scan', sensitive: true });
   router.use(friendlyErrors(logger));
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
 

@@ -24,6 +24,7 @@ import { translator } from './i18n.ts';
 import { claimsAcrOf, jsonAnswer, platformName, policyOf, type Client, type Interaction, type InteractionKit } from './interaction.ts';
 import { renderPage } from './pages.ts';
 import { canReceiveCode, nextStep, type SignInProgress, type SignIns } from './sign-in.ts';
+import { answersJson, jsonEndpoint } from './page-errors.ts';
 
 export interface SignInDependencies {
   kit: InteractionKit;
@@ -79,7 +80,7 @@ export function requiredFor(interaction: Interaction, client: Client): Acr {
 export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Context, interaction: Interaction, client: Client) => Promise<void> {
   const { kit, accounts, passkeys, faces, codes, throttle, signIns, scans, activity, logger, metrics } = deps;
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
-  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  const json = jsonEndpoint();
 
   /** The current step of the login prompt, as a page. */
   async function show(ctx: Context, interaction: Interaction, client: Client, state: PageState = {}): Promise<void> {
@@ -302,7 +303,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   });
 
   // Polled by /static/scan.js on the login page until the second device approves (or the code expires).
-  router.get('/scan', async (ctx) => {
+  router.get('/scan', answersJson, async (ctx) => {
     const interaction = await kit.load(ctx);
     if (interaction.prompt.name !== 'login') return jsonAnswer(ctx, 409, { error: 'wrong_step' });
     const collected = await scans.collect(interaction.uid);

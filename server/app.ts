@@ -70,14 +70,14 @@ const STATIC_FILES: Record<string, { type: string; body: Buffer }> = {
 
 export function mountApp(deps: AppDependencies): void {
   const { provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, faces, ledger, activity, logger, metrics, production } = deps;
-  (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logger.error({ err: error, requestId: ctx?.state?.requestId }, 'unhandled error'));
+  (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logUnhandled(logger, error, ctx));
 
   provider.use(requestContext(logger, production));
   provider.use(metrics.middleware());
   provider.use(failFastWhileStoreDown(store));
   provider.use(recordDisclosures(ledger, FIRST_PARTY_CLIENTS, logger));
 
-  const operations = new Router();
+  const operations = new Router({ sensitive: true });
   operations.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
@@ -146,6 +146,23 @@ function failFastWhileStoreDown(store: Store) {
   };
 }
 
+/**
+ * Koa's and Node's own errors (a malformed request line, a body that does not parse) are the client's fault: logged
+ * by kind only. Never the whole error: parse errors carry the raw request (cookies, bodies) with them.
+ */
+function logUnhandled(logger: Logger, error: Error & { status?: number; code?: string }, ctx?: Context): void {
+  const fields = { err: { type: error.name, message: error.message, code: error.code, status: error.status, stack: error.stack }, requestId: ctx?.state?.requestId };
+  if ((error.status ?? 500) < 500 || error.code?.startsWith('HPE_')) logger.info({ ...fields, err: { ...fields.err, stack: undefined } }, 'bad request');
+  else logger.error(fields, 'unhandled error');
+}
+
+/** Refuses before any route runs: in the client's own terms (JSON for APIs and platforms, a page for people). */
+function refuse(ctx: Context, status: number, code: string, description: string): void {
+  ctx.status = status;
+  if (ctx.accepts('html', 'json') === 'html') renderErrorPage(ctx, code, status, description);
+  else ctx.body = { error: code, error_description: description };
+}
+
 /** Request id, access log (path only: query strings can carry personal data), security headers, friendly 404. */
 function requestContext(logger: Logger, production: boolean) {
   return async (ctx: Context, next: Next) => {
@@ -159,10 +176,16 @@ function requestContext(logger: Logger, production: boolean) {
     if (production && ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     let status: number | undefined;
     try {
-      await next();
-      if (ctx.status === 404 && ctx.body === undefined && ctx.accepts('html', 'json') === 'html') {
-        renderErrorPage(ctx, 'not_found', 404);
+      // oidc-provider builds its URLs from the Host (or the proxy's X-Forwarded-Host); one that is not a host breaks them.
+      if (!URL.canParse(`http://${ctx.host}/`) || !ctx.host) {
+        refuse(ctx, 400, 'invalid_request', 'the Host header is not a valid host');
+      } else if (!['', 'identity'].includes(ctx.get('content-encoding').toLowerCase())) {
+        // Nothing here takes compressed requests; refusing them up front keeps decoder errors out of every route.
+        refuse(ctx, 415, 'invalid_request', 'Content-Encoding is not supported');
+      } else {
+        await next();
       }
+      if (ctx.status === 404 && ctx.body === undefined) refuse(ctx, 404, 'not_found', 'no such endpoint');
       if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '5');
       status = ctx.status;
     } catch (error) {

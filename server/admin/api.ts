@@ -60,7 +60,7 @@ export function adminApi(deps: AdminApiDependencies) {
 
 function adminApiRoutes(deps: AdminApiDependencies): Router {
   const { provider, clients, keys, audit } = deps;
-  const router = new Router({ prefix: ADMIN_PATH });
+  const router = new Router({ prefix: ADMIN_PATH, sensitive: true });
   router.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', onError: () => { throw new AdminError(400, 'invalid_request', 'the body must be JSON'); } }));
   const resource = adminResource(deps.issuer);
   const allow = (scope: AdminScope) => operatorToken(provider, resource, scope);

@@ -36,7 +36,7 @@ export type ProviderValidation = (metadata: Record<string, unknown>) => Promise<
 
 const addInput = z.discriminatedUnion('kind', [
   platformFields.extend({ kind: z.literal('platform') }),
-  z.object({ kind: z.literal('operator') }).loose(),
+  z.object({ kind: z.literal('operator'), client_id: operatorFields.shape.client_id }).loose(),
 ]);
 
 /** A field's own type without its default: a patch must leave out what it does not name, not reset it. */

@@ -28,6 +28,13 @@ export async function dcrPolicy(ctx: KoaContextWithOIDC, properties: Record<stri
     throw new errors.InvalidClientMetadata('cyberid_policy is set by operators, not by registration');
   }
   if (current) properties.cyberid_policy = current.cyberid_policy;
+  // oidc-provider reads these as URLs before checking their type; a non-string would surface as a server error.
+  for (const field of ['redirect_uris', 'post_logout_redirect_uris', 'request_uris']) {
+    const value = properties[field];
+    if (value !== undefined && !(Array.isArray(value) && value.every((uri) => typeof uri === 'string' && URL.canParse(uri)))) {
+      throw new errors.InvalidClientMetadata(`${field} must be an array of absolute URLs`);
+    }
+  }
   properties.subject_type = 'pairwise';
   const allowed = new Set([...DCR_SCOPES, ...(typeof current?.scope === 'string' ? current.scope.split(' ') : [])]);
   const scopes = typeof properties.scope === 'string' ? properties.scope.split(' ').filter(Boolean) : ['openid'];
@@ -111,6 +118,19 @@ export function singleUseInitialAccessTokens(provider: Provider, audit: AuditLog
   };
 }
 
+function invalidMetadata(ctx: Context, description: string): void {
+  ctx.status = 400;
+  ctx.body = { error: 'invalid_client_metadata', error_description: description };
+}
+
+function safelyDecoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * RFC 7592 lets an update send the client's secret, which must then match. oidc-provider compares it with the stored
  * value, a hash here: a matching plain secret is swapped for the hash before oidc-provider reads the body (which it
@@ -121,11 +141,17 @@ export function plainSecretOnUpdate(provider: Provider) {
   return async (ctx: Context, next: Next) => {
     const clientId = ctx.method === 'PUT' ? /^\/reg\/([^/]+)$/.exec(ctx.path)?.[1] : undefined;
     if (!clientId || !ctx.is('application/json')) return next();
-    await parse(ctx, async () => {
-      const body = ctx.request.body as Record<string, unknown> | undefined;
-      const client = typeof body?.client_secret === 'string' ? await provider.Client.find(decodeURIComponent(clientId)) : undefined;
-      if (client && verifyClientSecret(client.clientSecret, body!.client_secret as string)) body!.client_secret = client.clientSecret;
-      await next();
-    });
+    const id = safelyDecoded(clientId);
+    if (id === undefined) return invalidMetadata(ctx, 'the client id in the path is not valid');
+    try {
+      await parse(ctx, async () => {});
+    } catch (error) {
+      return invalidMetadata(ctx, (error as { status?: number }).status === 413 ? 'the body is too large' : 'the body is not valid JSON');
+    }
+    const body = ctx.request.body as Record<string, unknown> | undefined;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return invalidMetadata(ctx, 'the body must be a JSON object');
+    const client = typeof body.client_secret === 'string' ? await provider.Client.find(id) : undefined;
+    if (client && verifyClientSecret(client.clientSecret, body.client_secret as string)) body.client_secret = client.clientSecret;
+    await next();
   };
 }

@@ -40,7 +40,7 @@ interface Current {
 }
 
 export function enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }: EnrolmentApiDependencies): Router {
-  const router = new Router({ prefix: '/enrol/api/v1' });
+  const router = new Router({ prefix: '/enrol/api/v1', sensitive: true });
   router.use(apiErrors(logger));
   router.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', onError: () => { throw new ApiError(400, 'invalid_request', 'the body must be JSON'); } }));
 

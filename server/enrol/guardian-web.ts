@@ -68,7 +68,7 @@ const decisionForm = z.object({ minor: z.string().min(1).max(64), decision: z.en
 const platformDecisionForm = decisionForm.extend({ platform: z.string().min(1).max(128) });
 
 export function guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions, platformName, logger }: GuardianWebDependencies): Router {
-  const router = new Router({ prefix: '/guardian' });
+  const router = new Router({ prefix: '/guardian', sensitive: true });
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
   router.use(friendlyErrors(logger));
 

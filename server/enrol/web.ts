@@ -7,7 +7,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { csrfToken, csrfValid } from '../../interactions/csrf.ts';
 import { chooseLanguage, translator, type Translate } from '../../interactions/i18n.ts';
-import { CsrfError, friendlyErrors } from '../../interactions/page-errors.ts';
+import { CsrfError, friendlyErrors, jsonEndpoint } from '../../interactions/page-errors.ts';
 import { renderPage } from '../../interactions/pages.ts';
 import type { Accounts } from '../identity/accounts.ts';
 import { DOCUMENT_TYPES } from '../identity/documents.ts';
@@ -41,9 +41,9 @@ interface PageState {
 const csrfOnly = z.object({ csrf: z.string().optional() });
 
 export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guardianSessions, logger }: EnrolmentWebDependencies): Router {
-  const router = new Router({ prefix: '/enrol' });
+  const router = new Router({ prefix: '/enrol', sensitive: true });
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
-  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  const json = jsonEndpoint();
   router.use(friendlyErrors(logger));
 
   router.get('/', async (ctx) => {

@@ -23,6 +23,7 @@ import { passkeyForm } from '../enrol/forms.ts';
 import type { Logger } from '../logger.ts';
 import type { PortalKit } from './kit.ts';
 import { signedInRecently, type SignedIn } from './sessions.ts';
+import { jsonEndpoint } from '../../interactions/page-errors.ts';
 
 export interface CredentialPagesDependencies {
   kit: PortalKit;
@@ -53,7 +54,7 @@ interface PageState {
 
 export function credentialPages(router: Router, { kit, accounts, passkeys, codes, throttle, activity, logger }: CredentialPagesDependencies): void {
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
-  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  const json = jsonEndpoint();
   const origin = (ctx: Context) => ({ userAgent: ctx.get('user-agent'), ip: ctx.ip });
   const record = (ctx: Context, person: SignedIn, type: SecurityEventType, detail: Record<string, string> = {}) => {
     logger.info({ event: `portal.${type}`, requestId: ctx.state.requestId }, 'credential changed');

@@ -45,7 +45,7 @@ export interface PortalDependencies {
 
 export function portalRoutes(deps: PortalDependencies): Router {
   const { provider, store, accounts, logger } = deps;
-  const router = new Router({ prefix: '/account' });
+  const router = new Router({ prefix: '/account', sensitive: true });
   router.use(friendlyErrors(logger));
   const kit = new PortalKit(new PortalSessions(store.shortLived, provider, accounts), accounts);
   const pages = { ...deps, kit };

@@ -67,9 +67,14 @@ export function portalSignInRoutes(router: Router, { kit, client, provider, stor
     if (!state || !pending || !(await store.delete(`portal-flow:${state}`))) return ended(ctx, 'expired', 400);
     if (typeof ctx.query.error === 'string') return ended(ctx, ctx.query.error === 'access_denied' ? 'cancelled' : 'failed', 400);
 
+    // A callback openid-client rejects (no iss, a forged response parameter…) is a failed sign-in, not our fault.
     const tokens = await oidc.authorizationCodeGrant(await client.configuration(), new URL(ctx.originalUrl, issuer), {
       pkceCodeVerifier: pending.verifier, expectedState: state, expectedNonce: pending.nonce, idTokenExpected: true,
+    }).catch((error: unknown) => {
+      if (error instanceof oidc.ClientError || error instanceof oidc.ResponseBodyError || error instanceof oidc.AuthorizationResponseError) return undefined;
+      throw error;
     });
+    if (!tokens) return ended(ctx, 'failed', 400);
     const claims = tokens.claims()!;
     if (pending.again && (claims.auth_time ?? 0) < pending.again - SKEW_SECONDS) return ended(ctx, 'failed', 400);
     // The portal is the provider itself: it reads whose token this is instead of resolving a pairwise sub,

@@ -103,12 +103,16 @@ export async function startProvider(dataDir: string, env: Record<string, string>
   child.stderr!.on('data', (chunk) => { stderr += chunk; });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`provider did not start in time\n${stdout}\n${stderr}`)), 30_000);
+    let started = false;
     child.stdout!.on('data', (chunk) => {
       stdout += chunk;
-      for (const line of stdout.split('\n')) {
+      if (started) return;
+      // Complete lines only: a chunk may end mid-line.
+      for (const line of stdout.slice(0, stdout.lastIndexOf('\n') + 1).split('\n')) {
         if (!line.startsWith('{')) continue;
         const entry = JSON.parse(line) as { msg?: string; url?: string };
         if (entry.msg === 'listening' && entry.url && stdout.includes('Demo people')) {
+          started = true;
           clearTimeout(timer);
           resolve(entry.url);
         }

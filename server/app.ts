@@ -20,7 +20,7 @@ import type { Accounts } from './identity/accounts.ts';
 import type { PlatformAdmission } from './identity/admission.ts';
 import type { FaceVerifier } from './identity/face.ts';
 import type { OneTimeCodes } from './identity/one-time-codes.ts';
-import { DecoupledSignIns } from './identity/decoupled-sign-in.ts';
+import type { DecoupledSignIns } from './identity/decoupled-sign-in.ts';
 import { ScanSignIns } from './identity/scan-sign-in.ts';
 import { CredentialThrottle } from './identity/throttle.ts';
 import type { Passkeys } from './identity/passkeys.ts';
@@ -45,6 +45,8 @@ export interface AppDependencies {
   guardianship: Guardianship;
   admission: PlatformAdmission;
   codes: OneTimeCodes;
+  /** CIBA approvals, shared with the provider that starts them. */
+  decoupledSignIns: DecoupledSignIns;
   faces: FaceVerifier;
   ledger: DisclosureLedger;
   activity: SecurityActivity;
@@ -110,7 +112,7 @@ export function mountApp(deps: AppDependencies): void {
     provider, issuer, accounts, passkeys, faces, codes, throttle, admission, scans, activity,
     signIns: new SignIns(store.shortLived), firstPartyClients: FIRST_PARTY_CLIENTS, logger, metrics,
   }).routes());
-  provider.use(scanApprovalRoutes({ provider, accounts, scans, decoupled: new DecoupledSignIns(store.shortLived), throttle, logger, metrics }).routes());
+  provider.use(scanApprovalRoutes({ provider, accounts, scans, decoupled: deps.decoupledSignIns, throttle, logger, metrics }).routes());
   const guardianSessions = new GuardianSessions(store.shortLived, accounts);
   provider.use(enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }).routes());
   provider.use(enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guardianSessions, logger }).routes());

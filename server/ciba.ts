@@ -29,11 +29,12 @@ export function cibaFeature(deps: CibaDependencies | undefined): CibaFeature {
     enabled: true,
     deliveryModes: ['poll'],
     processLoginHint: async (ctx, loginHint) => {
-      const account = await deps?.accounts.findByNetworkNumber(loginHint ?? '');
+      if (!deps) return undefined;
+      const account = await deps.accounts.findByNetworkNumber(loginHint ?? '');
       // Someone without a phone (a child enrolled by a guardian) cannot be asked on a device.
       if (account?.status !== 'active' || !account.identity.phone) return undefined;
       const policy = (ctx.oidc.client as unknown as { cyberid_policy: ClientPolicy }).cyberid_policy;
-      if (!(await deps!.admission.admit(account, ctx.oidc.client!.clientId, policy)).admitted) {
+      if (!(await deps.admission.admit(account, ctx.oidc.client!.clientId, policy)).admitted) {
         throw new errors.AccessDenied('this platform does not admit this person yet');
       }
       return account.id;
@@ -53,12 +54,12 @@ export function cibaFeature(deps: CibaDependencies | undefined): CibaFeature {
     triggerAuthenticationDevice: async (ctx, request, account, client) => {
       if (!deps) throw new Error('CIBA is not served by this process');
       const person = (await deps.accounts.findById(account.accountId))!;
+      const message = ctx.oidc.params!.binding_message as string | undefined;
       const token = await deps.decoupled.start({
         authReqId: request.jti, clientId: client.clientId, accountId: person.id, scope: request.scope ?? 'openid',
-        bindingMessage: ctx.oidc.params!.binding_message as string | undefined, expiresAt: Date.now() + request.expiration * 1000,
+        bindingMessage: message, expiresAt: Date.now() + request.expiration * 1000,
       });
       const t = translator(languageOf(ctx));
-      const message = ctx.oidc.params!.binding_message as string | undefined;
       await deps.sms.send(person.identity.phone!, t(message ? 'sms.decoupled_with_message' : 'sms.decoupled', {
         platform: client.clientName ?? client.clientId, message: message ?? '', url: new URL(`/scan/${token}`, deps.issuer).href,
       }));

@@ -31,9 +31,13 @@ export function limitClientCredentials(provider: Provider, createLimiter: RateLi
   Client.find = async (id: unknown) => {
     const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
     if (typeof id === 'string' && ctx && CLIENT_ROUTES.has(ctx.oidc.route)) {
-      const refused = await quota.consume(id).then(() => undefined, (state: { msBeforeNext?: number } | Error) => state);
-      if (refused instanceof Error) throw refused;
-      if (refused) throw new TooManyRequests(ctx, Math.max(1, Math.ceil((refused.msBeforeNext ?? 1000) / 1000)), 'too many requests from this client');
+      try {
+        await quota.consume(id);
+      } catch (refusal) {
+        // rate-limiter-flexible rejects with its result when over the quota, with an Error when the store fails.
+        if (refusal instanceof Error) throw refusal;
+        throw new TooManyRequests(ctx, Math.max(1, Math.ceil((refusal as { msBeforeNext: number }).msBeforeNext / 1000)), 'too many requests from this client');
+      }
     }
     return find(id);
   };

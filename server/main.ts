@@ -82,11 +82,12 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     });
     const guardianship = new Guardianship(accounts, store.guardianRequests, logger);
     const admission = new PlatformAdmission(accounts, store.platformApprovals);
+    const decoupledSignIns = new DecoupledSignIns(store.shortLived);
     const providerDependencies: Omit<ProviderDependencies, 'jwks'> = {
       issuer,
       proxy: config.proxy,
       clientRequestsPerSecond: config.clientRateLimit,
-      decoupled: { signIns: new DecoupledSignIns(store.shortLived), sms: authorities.sms },
+      decoupled: { signIns: decoupledSignIns, sms: authorities.sms },
       store,
       cookieKeys: secrets.cookieKeys,
       pairwiseSecret: secrets.pairwiseSecret,
@@ -107,7 +108,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       const provider = createProvider({ ...providerDependencies, jwks: keys.jwks });
       auditRegistrations(provider, audit, logger);
       mountApp({
-        provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity,
+        provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity, decoupledSignIns,
         portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
         admin: { clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit }), keys: signingKeys, audit, keysChanged: () => void watcher.check() },
       });

@@ -140,8 +140,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
         },
       },
       dPoP: { enabled: true },
-      // Certificate-bound tokens (RFC 8705) with the certificate the TLS-terminating proxy forwards.
-      mTLS: { enabled: true, certificateBoundAccessTokens: true, getCertificate: (ctx) => forwardedCertificate(ctx, deps.proxy) as never },
+      // Certificate-bound tokens (RFC 8705) with the certificate the TLS-terminating proxy forwards: only behind one.
+      mTLS: { enabled: deps.proxy, certificateBoundAccessTokens: true, getCertificate: (ctx) => forwardedCertificate(ctx, deps.proxy) as never },
       // Only fapi2 clients get oidc-provider's FAPI 2.0 checks (server/security-profile.ts).
       fapi: { enabled: true, profile: (_ctx, client) => (isFapi2(client) ? '2.0' : undefined) as never },
       // Operator clients get admin API tokens this way (server/admin/api.ts); platforms cannot use it.

@@ -12,7 +12,6 @@
 // The server runs as `npm start` runs it (node server/main.ts, embedded store, demo data), behind a trusted proxy
 // (CYBERID_PROXY=true, as production requires), so X-Forwarded-For spreads the cases over many addresses (throttling
 // would otherwise end the run's depth after 20 wrong passwords) and the proxy's headers are fuzzed too.
-// startFuzzProvider (test/support/fuzz.ts) starts it like startProvider, but reads its output incrementally.
 //
 // Cases are counted per route and printed with the statuses they got, and the seed: FUZZ_SEED=<seed> replays a run,
 // FUZZ_RUNS=<n> changes the number of cases per route (default 100). A failure prints fast-check's counterexample,
@@ -29,12 +28,12 @@ import { generate } from 'selfsigned';
 import { FormBrowser, expectPage, type Page } from './support/browser.ts';
 import { cyberid } from './support/cli.ts';
 import {
-  build, caseArb, contentEncodingArb, curlOf, fuzzKeys, headBytes, hostileString, proxyHeadersArb, jwtGarbage, MAX_HEAD_BYTES, METHODS, PATH_NOISES, problemsWith, send, sendRaw, signedJwt, startFuzzProvider,
+  build, caseArb, contentEncodingArb, curlOf, fuzzKeys, headBytes, hostileString, proxyHeadersArb, jwtGarbage, MAX_HEAD_BYTES, METHODS, PATH_NOISES, problemsWith, send, sendRaw, signedJwt,
   type Case, type HeaderSpec, type Kind, type ParamSpec, type PathChoices, type Resolver, type Value, type WireRequest, type WireResponse,
 } from './support/fuzz.ts';
 import { authorizationRequest, discover, PLATFORM_A, PLATFORM_B, redeem, signIn, signInAndConsent, type Person } from './support/platform.ts';
 import { readQrSvg } from './support/qr.ts';
-import { lastCodeSentTo, removeDataDir, tempDataDir, type RunningProvider } from './support/server.ts';
+import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_508);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
@@ -624,7 +623,7 @@ async function setUp(): Promise<void> {
   const caFile = path.join(dataDir, 'fuzz-ca.pem');
   writeFileSync(caFile, tls.cert);
   // Behind a TLS-terminating proxy, as in production: X-Forwarded-For, X-Forwarded-Proto and Client-Cert are read, and fuzzed.
-  provider = await startFuzzProvider(dataDir, { CYBERID_PROXY: 'true', NODE_EXTRA_CA_CERTS: caFile });
+  provider = await startProvider(dataDir, { CYBERID_PROXY: 'true', NODE_EXTRA_CA_CERTS: caFile });
   base = new URL(provider.url);
   refs.clientCert = `:${Buffer.from(tls.cert.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64')}:`;
   refs.adultNetworkNumber = provider.adult.networkNumber;

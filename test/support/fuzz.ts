@@ -2,88 +2,11 @@
 // shrink, sent raw with node:http (any method, a body on a GET, duplicated headers, Latin-1 header bytes,
 // malformed percent-encoding in the path), and the judgement of each answer: never a 5xx, an error body in the
 // endpoint's standard shape, never a stack trace.
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import type { DemoPerson, RunningProvider } from './server.ts';
-import { keepSuiteLog } from './suite-log.ts';
-
-// ---- the server ---------------------------------------------------------------------------------------------
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const BANNER_LINE = /^\s+(adult|16-year-old).*network number (\S+)\s+phone (\S+)\s+password (\S+)/;
-
-/**
- * Starts the provider as startProvider (test/support/server.ts) does — `node server/main.ts` on ephemeral ports, its
- * output kept in test-artifacts/logs for the suite's log check — but reads its output line by line as it arrives.
- * startProvider parses the whole output again at every chunk, for as long as the server runs, and JSON-parses a line
- * cut in the middle by a chunk boundary: under a fuzz run (thousands of log lines, some long) that costs minutes of
- * CPU and ends in an uncaught SyntaxError.
- */
-export async function startFuzzProvider(dataDir: string, env: Record<string, string> = {}): Promise<RunningProvider> {
-  const child = spawn(process.execPath, ['server/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: '0', CYBERID_DEMO_SITE_PORT: '0', LOG_LEVEL: 'info', CYBERID_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  keepSuiteLog(child, 'provider');
-  const chunks: string[] = [];
-  let stderr = '';
-  let pending = '';
-  let url: string | undefined;
-  const people: Record<string, DemoPerson> = {};
-  const started = () => url !== undefined && people.adult !== undefined && people['16-year-old'] !== undefined;
-  let onStarted: (() => void) | undefined;
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => { stderr += chunk; });
-  child.stdout!.on('data', (chunk: string) => {
-    chunks.push(chunk);
-    if (started()) return;
-    const lines = (pending + chunk).split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      const banner = BANNER_LINE.exec(line);
-      if (banner) people[banner[1]!] = { networkNumber: banner[2]!, phone: banner[3]!, password: banner[4]! };
-      if (line.startsWith('{') && line.includes('"msg":"listening"')) url = (JSON.parse(line) as { url: string }).url;
-    }
-    if (started()) onStarted?.();
-  });
-  const stdout = () => {
-    if (chunks.length > 1) chunks.splice(0, chunks.length, chunks.join(''));
-    return chunks[0] ?? '';
-  };
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`provider did not start in time\n${stdout()}\n${stderr}`)), 30_000);
-    onStarted = () => {
-      clearTimeout(timer);
-      child.removeAllListeners('exit');
-      resolve();
-    };
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`provider exited with ${code}\n${stdout()}\n${stderr}`));
-    });
-  });
-  const signal = (name: NodeJS.Signals) => new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    (child as ChildProcess).once('exit', () => resolve());
-    child.kill(name);
-  });
-  return {
-    url: url!,
-    dataDir,
-    adult: people.adult!,
-    minor: people['16-year-old']!,
-    stdout,
-    stop: () => signal('SIGTERM'),
-    crash: () => signal('SIGKILL'),
-  };
-}
 
 // ---- what a request is made of (plain data: fast-check prints it as the counterexample) ------------------
 

@@ -32,7 +32,7 @@ const consentForm = z.object({
 });
 
 export function interactionRoutes(deps: InteractionDependencies): Router {
-  const { accounts, admission, logger } = deps;
+  const { accounts, admission, logger, metrics } = deps;
   const kit = new InteractionKit(deps.provider);
   const router = new Router({ prefix: '/interaction/:uid', sensitive: true });
   const body = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
@@ -82,6 +82,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     // A fresh answer is remembered for a full year from now (a copied grant would keep its old expiry).
     Object.assign(grant, { exp: undefined });
     const grantId = await grant.save();
+    metrics.consents.inc({ decision: answer.rejected.length ? 'approved_partially' : 'approved' });
     logger.info({ event: 'consent.granted', client: client.clientId, claims: answer.granted, rejected: answer.rejected, requestId: ctx.state.requestId }, 'consent recorded');
     return kit.finish(ctx, { consent: { grantId } }, true);
   });
@@ -89,6 +90,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.post('/abort', body, async (ctx) => {
     const form = z.object({ csrf: z.string().optional() }).parse(ctx.request.body ?? {});
     const interaction = await kit.load(ctx, form.csrf);
+    if (interaction.prompt.name === 'consent') metrics.consents.inc({ decision: 'refused' });
     logger.info({ event: 'interaction.refused', client: interaction.params.client_id, prompt: interaction.prompt.name, requestId: ctx.state.requestId }, 'person refused');
     return kit.finish(ctx, { error: 'access_denied', error_description: 'End-User refused the request' }, false);
   });

@@ -76,6 +76,7 @@ export function mountApp(deps: AppDependencies): void {
 
   provider.use(requestContext(logger, production));
   provider.use(metrics.middleware());
+  metrics.countTokens(provider);
   provider.use(failFastWhileStoreDown(store));
   provider.use(recordDisclosures(ledger, FIRST_PARTY_CLIENTS, logger));
 

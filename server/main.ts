@@ -5,6 +5,7 @@ import path from 'node:path';
 import { openStore } from '../adapters/index.ts';
 import { StoreSetupError, type Store } from '../adapters/types.ts';
 import { mountApp } from './app.ts';
+import { gracefulServer } from './graceful-close.ts';
 import { ClientsFileError, readClientsFile, registerClients } from './clients-file.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { seedDemoAccounts, type DemoCredential } from './demo/seed.ts';
@@ -59,6 +60,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     const cipher = new AttributeCipher(secrets.encryptionKey);
     const hasher = new LookupHasher(secrets.lookupSecret);
     const accounts = new Accounts(store.accounts, cipher, hasher);
+    const metrics = new Metrics();
     const authorities = connectAuthorities(config, logger);
 
     let demoSite: DemoSite | undefined;
@@ -69,11 +71,11 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     const clients = config.clientsFile ? readClientsFile(config.clientsFile, demoSite?.origin, config.production) : [];
 
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
-    cleanup.push(() => closeServer(server));
+    const graceful = gracefulServer(server, logger);
+    cleanup.push(() => graceful.close(config.shutdownGraceSeconds * 1000));
     const { port } = server.address() as AddressInfo;
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
-    const metrics = new Metrics();
     const passkeys = new Passkeys(store.passkeys, store.shortLived, { id: new URL(issuer).hostname, origin: new URL(issuer).origin, name: 'Cyber ID' });
     const codes = new OneTimeCodes(store.shortLived, hasher, authorities.sms);
     const enrolments = new Enrolments({
@@ -88,7 +90,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       proxy: config.proxy,
       clientRequestsPerSecond: config.clientRateLimit,
       decoupled: { signIns: decoupledSignIns, sms: authorities.sms },
-      store,
+      store: metrics.timeStore(store),
       cookieKeys: secrets.cookieKeys,
       pairwiseSecret: secrets.pairwiseSecret,
       accounts,
@@ -172,14 +174,6 @@ function enforceRetention(ledger: DisclosureLedger, activity: SecurityActivity, 
   return async () => clearInterval(timer);
 }
 
-function closeServer(server: ReturnType<typeof createServer>): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), 5_000).unref();
-  });
-}
-
 async function runAll(steps: (() => Promise<void>)[]): Promise<void> {
   for (const step of steps) await step();
 }
@@ -220,7 +214,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    running.stop().then(() => process.exit(0), (error: unknown) => {
+    running.stop().then(() => {
+      logger.info('stopped');
+      process.exit(0);
+    }, (error: unknown) => {
       logger.error({ err: error }, 'stop failed');
       process.exit(1);
     });

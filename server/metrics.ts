@@ -1,6 +1,13 @@
-// Prometheus metrics on /metrics: process defaults plus request latency by route (route templates, never raw paths).
+// Prometheus metrics on /metrics: process defaults, request latency by route (route templates, never raw paths),
+// sign-ins, tokens issued, consent decisions and store latency. Labels never carry personal data or client input.
 import type { Context, Next } from 'koa';
+import type { Adapter, KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../adapters/types.ts';
+
+const ADAPTER_OPERATIONS = ['upsert', 'find', 'findByUserCode', 'findByUid', 'consume', 'destroy', 'revokeByGrantId'] as const;
+const TOKEN_TYPES = ['access_token', 'id_token', 'refresh_token'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -17,6 +24,25 @@ export class Metrics {
     labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly tokens = new Counter({
+    name: 'cyberid_tokens_issued_total',
+    help: 'Tokens issued at the token endpoint by token type and grant type',
+    labelNames: ['type', 'grant_type'] as const,
+    registers: [this.registry],
+  });
+  readonly consents = new Counter({
+    name: 'cyberid_consent_decisions_total',
+    help: 'Answers on the consent page: approved (everything offered), approved_partially (optional claims declined), refused',
+    labelNames: ['decision'] as const,
+    registers: [this.registry],
+  });
+  readonly storeLatency = new Histogram({
+    name: 'cyberid_store_operation_duration_seconds',
+    help: 'Latency of protocol storage operations by oidc-provider model and operation',
+    labelNames: ['model', 'operation'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -31,5 +57,45 @@ export class Metrics {
         stop({ route: ctx._matchedRoute?.toString() ?? ctx.oidc?.route ?? 'other', status: String(ctx.status) });
       }
     };
+  }
+
+  /** Counts what each successful token response carried. */
+  countTokens(provider: Provider): void {
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      const body = ctx.body as Record<string, unknown> | undefined;
+      const grantType = String(ctx.oidc.params?.grant_type ?? 'unknown');
+      for (const type of TOKEN_TYPES) if (body?.[type]) this.tokens.inc({ type, grant_type: grantType });
+    });
+  }
+
+  /** The same store, with every oidc-provider adapter call timed. */
+  timeStore(store: Store): Store {
+    const timed = new Map<string, Adapter>();
+    const adapterFor = (model: string): Adapter => {
+      let adapter = timed.get(model);
+      if (!adapter) {
+        adapter = this.#timeAdapter(model, store.adapterFor(model));
+        timed.set(model, adapter);
+      }
+      return adapter;
+    };
+    return { ...store, adapterFor };
+  }
+
+  #timeAdapter(model: string, adapter: Adapter): Adapter {
+    const wrapped = Object.create(adapter) as Record<string, unknown>;
+    for (const operation of ADAPTER_OPERATIONS) {
+      const original = (adapter as unknown as Record<string, unknown>)[operation];
+      if (typeof original !== 'function') continue;
+      wrapped[operation] = async (...args: unknown[]) => {
+        const stop = this.storeLatency.startTimer({ model, operation });
+        try {
+          return await (original as (...a: unknown[]) => Promise<unknown>).apply(adapter, args);
+        } finally {
+          stop();
+        }
+      };
+    }
+    return wrapped as unknown as Adapter;
   }
 }

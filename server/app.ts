@@ -104,29 +104,37 @@ export function mountApp(deps: AppDependencies): void {
   });
   provider.use(operations.routes());
   provider.use(adminApi({ ...deps.admin, provider, issuer, logger }));
-  provider.use(hideSecretHashes());
-  provider.use(singleUseInitialAccessTokens(provider, deps.admin.audit));
-  provider.use(plainSecretOnUpdate(provider));
+  provider.use(under('/reg', hideSecretHashes()));
+  provider.use(under('/reg', singleUseInitialAccessTokens(provider, deps.admin.audit)));
+  provider.use(under('/reg', plainSecretOnUpdate(provider)));
   const throttle = new CredentialThrottle(store.rateLimiter);
   const scans = new ScanSignIns(store.shortLived);
-  provider.use(interactionRoutes({
+  provider.use(under('/interaction', interactionRoutes({
     provider, issuer, accounts, passkeys, faces, codes, throttle, admission, scans, activity,
     signIns: new SignIns(store.shortLived), firstPartyClients: FIRST_PARTY_CLIENTS, logger, metrics,
-  }).routes());
-  provider.use(scanApprovalRoutes({ provider, accounts, scans, decoupled: deps.decoupledSignIns, throttle, logger, metrics }).routes());
+  }).routes()));
+  provider.use(under('/scan', scanApprovalRoutes({ provider, accounts, scans, decoupled: deps.decoupledSignIns, throttle, logger, metrics }).routes()));
   const guardianSessions = new GuardianSessions(store.shortLived, accounts);
-  provider.use(enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }).routes());
-  provider.use(enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guardianSessions, logger }).routes());
+  provider.use(under('/enrol', enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }).routes()));
+  provider.use(under('/enrol', enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guardianSessions, logger }).routes()));
   const platformName = async (clientId: string) => {
     const client = await provider.Client.find(clientId);
     return client?.clientName ?? clientId;
   };
   const connections = new Connections({ provider, store, ledger, firstPartyClients: FIRST_PARTY_CLIENTS, logger });
-  provider.use(portalRoutes({
+  provider.use(under('/account', portalRoutes({
     provider, issuer, store, client: deps.portalClient, accounts, passkeys, codes, throttle, guardianship, admission,
     connections, ledger, activity, platformName, logger,
-  }).routes());
-  provider.use(guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes());
+  }).routes()));
+  provider.use(under('/guardian', guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes()));
+}
+
+/**
+ * Runs `middleware` only for `prefix` and the paths below it. Without this every router matches each of its routes
+ * against every request, the protocol's hot paths included.
+ */
+function under<C extends Context>(prefix: string, middleware: (ctx: C, next: Next) => unknown) {
+  return (ctx: C, next: Next) => (ctx.path === prefix || ctx.path.startsWith(`${prefix}/`) ? middleware(ctx, next) : next());
 }
 
 /**

@@ -189,7 +189,7 @@ export function printDemoBanner(url: string, credentials: DemoCredential[]): voi
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();

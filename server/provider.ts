@@ -1,4 +1,5 @@
 // All oidc-provider configuration in one readable place (DESIGN §3, §4, §6).
+import { createSecretKey } from 'node:crypto';
 import Provider, { errors, interactionPolicy, type Account, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { StoreUnavailableError } from '../adapters/outage.ts';
@@ -42,6 +43,8 @@ export interface ProviderDependencies {
 
 export function createProvider(deps: ProviderDependencies): Provider {
   const clients = providerClients(deps.store);
+  // A KeyObject is prepared once; a Buffer key is converted on every HMAC (a measurable share of each token request).
+  const pairwiseKey = createSecretKey(deps.pairwiseSecret);
   const configuration: Configuration = {
     adapter: (model: string) => (model === 'Client' ? clients : deps.store.adapterFor(model)),
     jwks: deps.jwks as Configuration['jwks'],
@@ -57,7 +60,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     pairwiseIdentifier: async (_ctx, accountId, client) => {
       const sector: unknown = client.sectorIdentifier;
       if (typeof sector !== 'string') throw new Error(`client ${client.clientId} has no sector identifier`);
-      return derivePlatformNetworkNumber(deps.pairwiseSecret, sector, accountId);
+      return derivePlatformNetworkNumber(pairwiseKey, sector, accountId);
     },
     acrValues: [...ACR_VALUES],
     scopes: SUPPORTED_SCOPES,

@@ -161,6 +161,8 @@ export function openDatabase(dataDir: string): DatabaseSync {
   chmodSync(file, 0o600);
   const db = new DatabaseSync(file);
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  // Reads through a memory map and a 64 MiB page cache: the protocol's rows are read many times a second.
+  db.exec('PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536;');
   migrate(db);
   return db;
 }

@@ -68,6 +68,13 @@ export class SqlitePlatformApprovals implements PlatformApprovalRepository {
  * already runs atomically.
  */
 export function sqliteRateLimiters(db: DatabaseSync): RateLimiterFactory {
-  const storeClient = { prepare: (sql: string) => db.prepare(sql), transaction: <T>(run: () => T) => run };
+  // The limiter asks for its statements on every call; compiling them once saves a parse per request.
+  const statements = new Map<string, StatementSync>();
+  const prepare = (sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) statements.set(sql, statement = db.prepare(sql));
+    return statement;
+  };
+  const storeClient = { prepare, transaction: <T>(run: () => T) => run };
   return (options) => new RateLimiterSQLite({ ...options, storeClient, storeType: 'better-sqlite3', tableName: 'rate_limits', tableCreated: true });
 }

@@ -1,6 +1,6 @@
 // Network numbers (DESIGN §2, specified in docs/network-number.md): 128-bit values written as 26 Crockford
 // base32 digits followed by Crockford's mod-37 check symbol.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, type KeyObject } from 'node:crypto';
 
 const DIGITS = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const CHECK_SYMBOLS = `${DIGITS}*~$=U`;
@@ -59,7 +59,7 @@ export function newPersonalNetworkNumber(): string {
  * pairwise secret over (label, sector, account id), truncated to 128 bits. The NUL separators keep the
  * input unambiguous (neither a host nor an account id contains NUL).
  */
-export function derivePlatformNetworkNumber(pairwiseSecret: Buffer, sector: string, accountId: string): string {
+export function derivePlatformNetworkNumber(pairwiseSecret: Buffer | KeyObject, sector: string, accountId: string): string {
   const mac = createHmac('sha256', pairwiseSecret).update(`${DERIVATION_LABEL}\0${sector}\0${accountId}`).digest();
   return encodeNetworkNumber(mac.subarray(0, VALUE_BYTES));
 }

@@ -1,6 +1,6 @@
 // How identity data rests in storage: attributes sealed with AES-256-GCM, and exact-match lookups
 // (document number, phone, network number) by keyed hash so the store never holds them in the clear.
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 
 const ALGORITHM = 'aes-256-gcm';
 const IV_BYTES = 12;
@@ -9,11 +9,12 @@ const TAG_BYTES = 16;
 /** Seals JSON values; the key id travels beside the ciphertext so keys can be rotated later. */
 export class AttributeCipher {
   readonly keyId: string;
-  readonly #key: Buffer;
+  /** Prepared once: a Buffer key is converted to a KeyObject on every cipher otherwise. */
+  readonly #key: KeyObject;
 
   constructor(key: Buffer) {
     if (key.length !== 32) throw new RangeError('the attribute encryption key must be 32 bytes');
-    this.#key = key;
+    this.#key = createSecretKey(key);
     this.keyId = createHash('sha256').update(key).digest('base64url').slice(0, 8);
   }
 
@@ -41,10 +42,10 @@ export type LookupKind = 'document' | 'phone' | 'network-number' | 'person' | 'o
 
 /** HMAC-SHA-256 under the lookup secret; the kind is part of the input so equal strings of different kinds never collide. */
 export class LookupHasher {
-  readonly #secret: Buffer;
+  readonly #secret: KeyObject;
 
   constructor(secret: Buffer) {
-    this.#secret = secret;
+    this.#secret = createSecretKey(secret);
   }
 
   hash(kind: LookupKind, value: string): string {

@@ -1,0 +1,74 @@
+// `npm run start:cluster`: N copies of the server on one port, sharing the configured store (node:cluster; the
+// primary hands connections to the workers). Nothing is kept in process memory between requests, so any worker
+// can serve any request: sessions, codes, tokens and rate-limit counters are in the store. N is CYBERID_WORKERS
+// (default: one per core). The first worker starts alone (it creates the signing keys, the demo people and the
+// registered clients on a fresh store), then the rest. SIGTERM stops every worker gracefully, then the primary.
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { main } from './main.ts';
+
+/** A worker that dies sooner than this after its start is not restarted: it would only die again. */
+const CRASH_LOOP_MS = 10_000;
+
+function runPrimary(): void {
+  let workers: number;
+  let logger;
+  try {
+    const config = loadConfig();
+    workers = config.workers ?? availableParallelism();
+    logger = createLogger(config.logLevel);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+  const log = logger.child({ role: 'primary' });
+  const startedAt = new Map<Worker, number>();
+  let stopping = false;
+  let exitCode = 0;
+
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    startedAt.set(worker, Date.now());
+    return worker;
+  };
+  fork().once('listening', () => {
+    for (let i = 1; i < workers; i += 1) fork();
+    log.info({ workers }, 'cluster started');
+  });
+
+  cluster.on('exit', (worker, code, signal) => {
+    const lived = Date.now() - (startedAt.get(worker) ?? 0);
+    startedAt.delete(worker);
+    if (stopping) {
+      if (!startedAt.size) {
+        log.info('cluster stopped');
+        process.exit(exitCode);
+      }
+      return;
+    }
+    if (lived < CRASH_LOOP_MS) {
+      log.fatal({ worker: worker.id, code, signal }, 'a worker failed at start-up; stopping the cluster');
+      stopAll('worker start-up failure', 1);
+      return;
+    }
+    log.error({ worker: worker.id, code, signal }, 'a worker died; starting another');
+    fork();
+  });
+
+  const stopAll = (reason: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    log.info({ reason }, 'stopping every worker');
+    if (!startedAt.size) process.exit(exitCode);
+    for (const worker of startedAt.keys()) worker.process.kill('SIGTERM');
+  };
+  process.on('SIGTERM', () => stopAll('SIGTERM'));
+  process.on('SIGINT', () => stopAll('SIGINT'));
+}
+
+if (cluster.isPrimary) runPrimary();
+else await main();

@@ -3,8 +3,8 @@
 import autocannon from 'autocannon';
 import { FormBrowser } from '../test/support/browser.ts';
 import { signInAndConsent, type Person } from '../test/support/platform.ts';
-import type { Target } from './targets.ts';
-import { PLATFORM } from './workspace.ts';
+import type { SmsSink, Target } from './targets.ts';
+import { PASSWORD, PLATFORM, type BenchPerson } from './workspace.ts';
 
 /** One PKCE pair for every code the bench mints: the provider checks it per code; its secrecy is not the point here. */
 const VERIFIER = 'bench-pkce-verifier-bench-pkce-verifier-bench-pkce';
@@ -146,4 +146,18 @@ export async function run(target: Target, requests: autocannon.Request[], option
   }).finally(() => clearInterval(ticker));
   const ok = result['2xx'];
   return { rps: ok / result.duration, p50: result.latency.p50, p99: result.latency.p99, ok, failed: result.non2xx + result.errors + result.timeouts };
+}
+
+/** 64 refresh tokens (offline_access needs the consent page: prompt=consent) and 256 access tokens. */
+export async function prepareSupplies(session: PlatformSession, person: BenchPerson, sms: SmsSink): Promise<Supplies> {
+  const asPerson = { identifier: person.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person.phone) };
+  const refreshTokens: string[] = [];
+  for (let i = 0; i < 64; i += 1) {
+    const code = await session.authorize(`${PLATFORM.scope} offline_access`, asPerson, { prompt: 'consent' });
+    const tokens = await session.redeem(code);
+    if (!tokens.refresh_token) throw new Error(`${session.target.name} issued no refresh token`);
+    refreshTokens.push(tokens.refresh_token);
+  }
+  const accessTokens = await Promise.all((await session.mintCodes(256)).map(async (code) => (await session.redeem(code)).access_token));
+  return { codes: [], refreshTokens, accessTokens };
 }

@@ -8,12 +8,12 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis, type RedisServer } from '../test/support/redis.ts';
-import { PlatformSession, requestsFor, run, SCENARIOS, type Sample, type Scenario, type Supplies } from './load.ts';
+import { PlatformSession, prepareSupplies, requestsFor, run, SCENARIOS, type Sample, type Scenario, type Supplies } from './load.ts';
 import { describeMachine } from './machine.ts';
 import { formatReport, type Report, type StoreReport } from './report.ts';
 import { argon2Bound, signInLoad, type SignInSample } from './sign-in.ts';
 import { SmsSink, startBare, startCyberId, type Target } from './targets.ts';
-import { createWorkspace, enrolPeople, PASSWORD, PLATFORM, type BenchPerson, type Workspace } from './workspace.ts';
+import { createWorkspace, enrolPeople, PASSWORD, type BenchPerson, type Workspace } from './workspace.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,7 +35,7 @@ const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
 const SIGN_IN_SECONDS = Number(args['sign-in-seconds']);
 const STORES = args.stores.split(',') as ('embedded' | 'redis')[];
-const CHOSEN = args.scenarios.split(',') as Scenario[];
+const CHOSEN = args.scenarios.split(',').filter(Boolean) as Scenario[];
 const NODE_ARGS = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : [];
 /** Codes minted per second of a token round before its rate is known (bare oidc-provider does about 2,000/s here). */
 const FIRST_CODE_RATE = 3_000;
@@ -136,7 +136,8 @@ async function measureStore(store: string, bare: Target, cyber: Target, people: 
   const measure = async (scenario: Scenario, target: Target, seconds: number) => {
     const own = supplies.get(target)!;
     if (scenario === 'token') {
-      own.supplies.codes = await own.session.mintCodes(Math.ceil(seconds * Math.max(FIRST_CODE_RATE, 1.5 * (lastRate.get(target) ?? 0))));
+      // Twice the rate of the last run (the warm-up's at first): minting is slow, and an unused code is wasted time.
+      own.supplies.codes = await own.session.mintCodes(Math.ceil(seconds * 2 * (lastRate.get(target) ?? FIRST_CODE_RATE)));
     }
     const sample = await run(target, requestsFor(scenario, target, own.supplies), { connections: CONNECTIONS, seconds, onTick: ticker(`${scenario} ${target.name}`) });
     endTicker();
@@ -167,20 +168,6 @@ async function measureStore(store: string, bare: Target, cyber: Target, people: 
     progress(`[${store}] round ${round}/${ROUNDS} interactive sign-in ${last.rps.toFixed(1)}/s  p50 ${last.p50} ms  p99 ${last.p99} ms${last.failed ? `  FAILED ${last.failed}: ${last.firstFailure}` : ''}`);
   }
   return { store, scenarios: samples, signIn: { argon2Bound: bound, signIns } };
-}
-
-/** 64 refresh tokens (offline_access needs the consent page: prompt=consent) and 256 access tokens. */
-async function prepareSupplies(session: PlatformSession, person: BenchPerson, sms: SmsSink): Promise<Supplies> {
-  const asPerson = { identifier: person.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person.phone) };
-  const refreshTokens: string[] = [];
-  for (let i = 0; i < 64; i += 1) {
-    const code = await session.authorize(`${PLATFORM.scope} offline_access`, asPerson, { prompt: 'consent' });
-    const tokens = await session.redeem(code);
-    if (!tokens.refresh_token) throw new Error(`${session.target.name} issued no refresh token`);
-    refreshTokens.push(tokens.refresh_token);
-  }
-  const accessTokens = await Promise.all((await session.mintCodes(256)).map(async (code) => (await session.redeem(code)).access_token));
-  return { codes: [], refreshTokens, accessTokens };
 }
 
 /** Token redemption and userinfo on Redis with one worker process and with two (server/cluster.ts). */

@@ -25,16 +25,18 @@ export function gracefulServer(server: Server, logger: Logger): GracefulServer {
       closing = true;
       const running = inFlight.size;
       for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+      let cut = 0;
       return new Promise((resolve) => {
         const started = performance.now();
         const deadline = setTimeout(() => {
-          logger.warn({ graceMs, running: inFlight.size }, 'requests still running after the grace period; closing their connections');
+          cut = inFlight.size;
+          logger.warn({ graceMs, running: cut }, 'requests still running after the grace period; closing their connections');
           server.closeAllConnections();
         }, graceMs);
         deadline.unref();
         server.close(() => {
           clearTimeout(deadline);
-          logger.info({ drained: running, drainMs: Math.round(performance.now() - started) }, 'stopped accepting; requests in progress finished');
+          logger.info({ drained: running - cut, cut, drainMs: Math.round(performance.now() - started) }, 'stopped accepting; requests in progress finished');
           resolve();
         });
         server.closeIdleConnections();

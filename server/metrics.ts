@@ -82,20 +82,21 @@ export class Metrics {
     return { ...store, adapterFor };
   }
 
+  /** Every Adapter operation, bound to `adapter` and timed (a plain object: the adapters keep private state). */
   #timeAdapter(model: string, adapter: Adapter): Adapter {
-    const wrapped = Object.create(adapter) as Record<string, unknown>;
+    const timed: Record<string, unknown> = {};
     for (const operation of ADAPTER_OPERATIONS) {
-      const original = (adapter as unknown as Record<string, unknown>)[operation];
+      const original = adapter[operation] as ((...args: unknown[]) => Promise<unknown>) | undefined;
       if (typeof original !== 'function') continue;
-      wrapped[operation] = async (...args: unknown[]) => {
+      timed[operation] = async (...args: unknown[]) => {
         const stop = this.storeLatency.startTimer({ model, operation });
         try {
-          return await (original as (...a: unknown[]) => Promise<unknown>).apply(adapter, args);
+          return await original.apply(adapter, args);
         } finally {
           stop();
         }
       };
     }
-    return wrapped as unknown as Adapter;
+    return timed as unknown as Adapter;
   }
 }

@@ -1,6 +1,7 @@
 // The embedded store's account history: the disclosure ledger and security activity. Both are append-only
 // apart from retention and account deletion.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { WriteBatch } from './write-batch.ts';
 import type { DisclosureFilter, DisclosureRecord, DisclosureRepository, PlatformUsage, SecurityEventRecord, SecurityEventRepository } from '../types.ts';
 
 interface DisclosureRow {
@@ -18,8 +19,10 @@ export class SqliteDisclosures implements DisclosureRepository {
   readonly #usage: StatementSync;
   readonly #removeBefore: StatementSync;
   readonly #removeAllOf: StatementSync;
+  readonly #batch: WriteBatch;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, batch: WriteBatch) {
+    this.#batch = batch;
     this.#add = db.prepare('INSERT INTO disclosures (account_id, client_id, claims, acr, channel, at) VALUES (?, ?, ?, ?, ?, ?)');
     // Absent filters match everything: a NULL parameter switches its condition off.
     this.#list = db.prepare(`SELECT * FROM disclosures WHERE account_id = :accountId AND at >= :since
@@ -32,7 +35,8 @@ export class SqliteDisclosures implements DisclosureRepository {
   }
 
   async add(record: DisclosureRecord): Promise<void> {
-    this.#add.run(record.accountId, record.clientId, JSON.stringify(record.claims), record.acr, record.channel, record.at);
+    const claims = JSON.stringify(record.claims);
+    await this.#batch.run(() => this.#add.run(record.accountId, record.clientId, claims, record.acr, record.channel, record.at));
   }
 
   async list(accountId: string, since: number, filter: DisclosureFilter): Promise<DisclosureRecord[]> {

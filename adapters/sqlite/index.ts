@@ -7,12 +7,14 @@ import { SqliteGuardianRequests, SqlitePasskeys, SqliteShortLived } from './enro
 import { SqliteDisclosures, SqliteSecurityEvents } from './history.ts';
 import { SqliteOidcModels, SqliteOidcStatements } from './oidc-adapter.ts';
 import { SqliteAudit, SqliteSigningKeys } from './operations.ts';
+import { WriteBatch } from './write-batch.ts';
 import { SqlitePlatformApprovals, sqliteRateLimiters } from './safeguards.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
 export function openSqliteBackend(dataDir: string): DurableBackend & EphemeralBackend {
   const db = openDatabase(dataDir);
+  const batch = new WriteBatch(db);
   const statements = new SqliteOidcStatements(db);
   const shortLived = new SqliteShortLived(db);
   const sweepRateLimits = db.prepare('DELETE FROM rate_limits WHERE expire <= ?');
@@ -24,14 +26,14 @@ export function openSqliteBackend(dataDir: string): DurableBackend & EphemeralBa
   sweep.unref();
   return {
     kind: 'sqlite',
-    models: new SqliteOidcModels(statements),
+    models: new SqliteOidcModels(statements, batch),
     accounts: new SqliteAccounts(db),
     guardianRequests: new SqliteGuardianRequests(db),
     passkeys: new SqlitePasskeys(db),
     shortLived,
     platformApprovals: new SqlitePlatformApprovals(db),
     rateLimiter: sqliteRateLimiters(db),
-    disclosures: new SqliteDisclosures(db),
+    disclosures: new SqliteDisclosures(db, batch),
     securityEvents: new SqliteSecurityEvents(db),
     audit: new SqliteAudit(db),
     signingKeys: new SqliteSigningKeys(db),
@@ -54,6 +56,7 @@ export function openSqliteBackend(dataDir: string): DurableBackend & EphemeralBa
     },
     async close() {
       clearInterval(sweep);
+      batch.flush();
       db.close();
     },
   };

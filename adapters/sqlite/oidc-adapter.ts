@@ -3,6 +3,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { alreadyConsumed, GRANT_BOUND_MODELS } from '../models.ts';
+import type { WriteBatch } from './write-batch.ts';
 import type { GrantRevocation, OidcModelStore } from '../types.ts';
 
 interface Row {
@@ -56,12 +57,15 @@ export class SqliteOidcStatements {
 export class SqliteOidcModels implements OidcModelStore {
   readonly #sql: SqliteOidcStatements;
 
-  constructor(statements: SqliteOidcStatements) {
+  readonly #batch: WriteBatch;
+
+  constructor(statements: SqliteOidcStatements, batch: WriteBatch) {
     this.#sql = statements;
+    this.#batch = batch;
   }
 
   adapter(model: string, grants: GrantRevocation): Adapter {
-    return new SqliteOidcAdapter(model, this.#sql, grants);
+    return new SqliteOidcAdapter(model, this.#sql, this.#batch, grants);
   }
 
   async revokeGrantTokens(grantId: string): Promise<void> {
@@ -72,16 +76,18 @@ export class SqliteOidcModels implements OidcModelStore {
 class SqliteOidcAdapter implements Adapter {
   readonly #model: string;
   readonly #sql: SqliteOidcStatements;
+  readonly #batch: WriteBatch;
   readonly #grants: GrantRevocation;
 
-  constructor(model: string, statements: SqliteOidcStatements, grants: GrantRevocation) {
+  constructor(model: string, statements: SqliteOidcStatements, batch: WriteBatch, grants: GrantRevocation) {
     this.#model = model;
     this.#sql = statements;
+    this.#batch = batch;
     this.#grants = grants;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    this.#sql.upsert.run({
+    const row = {
       model: this.#model,
       id,
       payload: JSON.stringify(payload),
@@ -94,7 +100,8 @@ class SqliteOidcAdapter implements Adapter {
       // The payload is the whole truth on upsert, consumption included (as a reference adapter replaces the object).
       now: Date.now(),
       consumedAt: payload.consumed ? (typeof payload.consumed === 'number' ? payload.consumed * 1000 : Date.now()) : null,
-    });
+    };
+    await this.#batch.run(() => this.#sql.upsert.run(row));
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -115,7 +122,8 @@ class SqliteOidcAdapter implements Adapter {
    * (The adapter does it because only here is the race visible.) Every backend does the same; see alreadyConsumed.
    */
   async consume(id: string): Promise<void> {
-    const { changes } = this.#sql.consume.run({ model: this.#model, id, now: Date.now() });
+    const now = Date.now();
+    const { changes } = await this.#batch.run(() => this.#sql.consume.run({ model: this.#model, id, now }));
     if (changes > 0) return;
     // No row changed: already consumed (or revoked/expired meanwhile, which must not succeed either).
     const consumed = this.#sql.consumedGrant.get({ model: this.#model, id }) as { grant_id: string | null } | undefined;
@@ -124,7 +132,7 @@ class SqliteOidcAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    this.#sql.destroy.run({ model: this.#model, id });
+    await this.#batch.run(() => this.#sql.destroy.run({ model: this.#model, id }));
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

@@ -82,7 +82,10 @@ const provider = new Provider(`http://localhost:${port}`, {
 provider.use(async (ctx, next) => {
   if (!ctx.path.startsWith('/interaction/')) return next();
   const details = await provider.interactionDetails(ctx.req, ctx.res);
-  const grant = new provider.Grant({ accountId: 'bench-person', clientId: String(details.params.client_id) });
+  // The existing grant grows, as Cyber ID's consent does: a second grant for the same client would replace the first
+  // in the session, and the first grant's session-bound access tokens would stop working.
+  const existing = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+  const grant = existing ?? new provider.Grant({ accountId: 'bench-person', clientId: String(details.params.client_id) });
   grant.addOIDCScope(String(details.params.scope));
   const consent = { grantId: await grant.save() };
   const result = details.session?.accountId ? { consent } : { login: { accountId: 'bench-person' }, consent };

@@ -18,6 +18,8 @@ export interface Sample {
   p99: number;
   ok: number;
   failed: number;
+  /** Status and body of the first failed answer, so a broken run says why. */
+  firstFailure?: string;
 }
 
 /** A signed-in browser at one provider, with remembered consent, that can mint codes without any page. */
@@ -99,6 +101,8 @@ export const SCENARIOS: Scenario[] = ['discovery', 'jwks', 'token', 'refresh', '
 export interface Supplies {
   codes: string[];
   refreshTokens: string[];
+  /** Brings the refresh-token pool up to `count`. */
+  refillRefreshTokens(count: number): Promise<void>;
   accessTokens: string[];
 }
 
@@ -136,28 +140,61 @@ export function requestsFor(scenario: Scenario, target: Target, supplies: Suppli
   }
 }
 
-/** One bounded autocannon run at fixed concurrency; `onTick` sees the requests answered each second. */
-export async function run(target: Target, requests: autocannon.Request[], options: { connections: number; seconds: number; onTick?: (count: number) => void }): Promise<Sample> {
+/**
+ * One bounded autocannon run at fixed concurrency; `onTick` sees the requests answered each second. A 2xx answer
+ * counts as served only if `accepts` agrees (introspection answers 200 `{"active":false}` for a dead token).
+ */
+export async function run(target: Target, requests: autocannon.Request[], options: { connections: number; seconds: number; onTick?: (count: number) => void; accepts?: (body: string) => boolean }): Promise<Sample> {
   let second = 0;
+  let rejected = 0;
+  let firstFailure: string | undefined;
+  const watched = requests.map((request): autocannon.Request => ({
+    ...request,
+    onResponse: (status, body, context, headers) => {
+      const served = status >= 200 && status < 300;
+      const accepted = served && (options.accepts?.(body) ?? true);
+      if (served && !accepted) rejected += 1;
+      if (!accepted) firstFailure ??= `${status} ${body.slice(0, 200)}`;
+      if (typeof request.onResponse === 'function') request.onResponse(status, body, context, headers);
+    },
+  }));
   const ticker = setInterval(() => { options.onTick?.(second); second = 0; }, 1000);
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ url: target.url, connections: options.connections, duration: options.seconds, requests }, (error, done) => (error ? reject(error) : resolve(done)));
+    const instance = autocannon({ url: target.url, connections: options.connections, duration: options.seconds, requests: watched }, (error, done) => (error ? reject(error) : resolve(done)));
     instance.on('response', () => { second += 1; });
   }).finally(() => clearInterval(ticker));
-  const ok = result['2xx'];
-  return { rps: ok / result.duration, p50: result.latency.p50, p99: result.latency.p99, ok, failed: result.non2xx + result.errors + result.timeouts };
+  const ok = result['2xx'] - rejected;
+  return {
+    rps: ok / result.duration, p50: result.latency.p50, p99: result.latency.p99, ok,
+    failed: result.non2xx + result.errors + result.timeouts + rejected, ...(firstFailure ? { firstFailure } : {}),
+  };
 }
 
-/** 64 refresh tokens (offline_access needs the consent page: prompt=consent) and 256 access tokens. */
+/** What a served answer must say, per scenario (the status alone cannot tell for introspection). */
+export const ACCEPTS: Partial<Record<Scenario, (body: string) => boolean>> = {
+  introspection: (body) => (JSON.parse(body) as { active?: boolean }).active === true,
+};
+
+/**
+ * Access tokens for userinfo and introspection, and a refillable pool of refresh tokens (offline_access needs the
+ * consent page: prompt=consent). A refresh run loses the tokens of the requests still in flight when it ends, so the
+ * pool is refilled before each run.
+ */
 export async function prepareSupplies(session: PlatformSession, person: BenchPerson, sms: SmsSink): Promise<Supplies> {
   const asPerson = { identifier: person.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person.phone) };
-  const refreshTokens: string[] = [];
-  for (let i = 0; i < 64; i += 1) {
-    const code = await session.authorize(`${PLATFORM.scope} offline_access`, asPerson, { prompt: 'consent' });
-    const tokens = await session.redeem(code);
-    if (!tokens.refresh_token) throw new Error(`${session.target.name} issued no refresh token`);
-    refreshTokens.push(tokens.refresh_token);
-  }
   const accessTokens = await Promise.all((await session.mintCodes(256)).map(async (code) => (await session.redeem(code)).access_token));
-  return { codes: [], refreshTokens, accessTokens };
+  const supplies: Supplies = {
+    codes: [],
+    refreshTokens: [],
+    accessTokens,
+    async refillRefreshTokens(count) {
+      while (supplies.refreshTokens.length < count) {
+        const code = await session.authorize(`${PLATFORM.scope} offline_access`, asPerson, { prompt: 'consent' });
+        const tokens = await session.redeem(code);
+        if (!tokens.refresh_token) throw new Error(`${session.target.name} issued no refresh token`);
+        supplies.refreshTokens.push(tokens.refresh_token);
+      }
+    },
+  };
+  return supplies;
 }

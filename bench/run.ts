@@ -8,7 +8,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis, type RedisServer } from '../test/support/redis.ts';
-import { PlatformSession, prepareSupplies, requestsFor, run, SCENARIOS, type Sample, type Scenario, type Supplies } from './load.ts';
+import { ACCEPTS, PlatformSession, prepareSupplies, requestsFor, run, SCENARIOS, type Sample, type Scenario, type Supplies } from './load.ts';
 import { describeMachine } from './machine.ts';
 import { formatReport, type Report, type StoreReport } from './report.ts';
 import { argon2Bound, signInLoad, type SignInSample } from './sign-in.ts';
@@ -135,11 +135,12 @@ async function measureStore(store: string, bare: Target, cyber: Target, people: 
 
   const measure = async (scenario: Scenario, target: Target, seconds: number) => {
     const own = supplies.get(target)!;
+    if (scenario === 'refresh') await own.supplies.refillRefreshTokens(2 * CONNECTIONS);
     if (scenario === 'token') {
       // Twice the rate of the last run (the warm-up's at first): minting is slow, and an unused code is wasted time.
       own.supplies.codes = await own.session.mintCodes(Math.ceil(seconds * 2 * (lastRate.get(target) ?? FIRST_CODE_RATE)));
     }
-    const sample = await run(target, requestsFor(scenario, target, own.supplies), { connections: CONNECTIONS, seconds, onTick: ticker(`${scenario} ${target.name}`) });
+    const sample = await run(target, requestsFor(scenario, target, own.supplies), { connections: CONNECTIONS, seconds, accepts: ACCEPTS[scenario], onTick: ticker(`${scenario} ${target.name}`) });
     endTicker();
     if (scenario === 'token') lastRate.set(target, sample.rps);
     return sample;
@@ -153,7 +154,7 @@ async function measureStore(store: string, bare: Target, cyber: Target, people: 
       for (const target of round % 2 ? targets : [...targets].reverse()) {
         const sample = await measure(scenario, target, SECONDS);
         samples[scenario][target === bare ? 'bare' : 'cyberid'].push(sample);
-        progress(`[${store}] round ${round}/${ROUNDS} ${scenario.padEnd(13)} ${target.name.padEnd(24)} ${sample.rps.toFixed(0).padStart(6)} req/s  p50 ${sample.p50} ms  p99 ${sample.p99} ms${sample.failed ? `  FAILED ${sample.failed}` : ''}`);
+        progress(`[${store}] round ${round}/${ROUNDS} ${scenario.padEnd(13)} ${target.name.padEnd(24)} ${sample.rps.toFixed(0).padStart(6)} req/s  p50 ${sample.p50} ms  p99 ${sample.p99} ms${sample.failed ? `  FAILED ${sample.failed}: ${sample.firstFailure}` : ''}`);
       }
     }
   }

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     try {
       while (elapsed() < MINUTES * 60) {
         for (const { scenario, seconds } of CYCLE) {
+          if (scenario === 'refresh') await supplies.refillRefreshTokens(2 * CONNECTIONS);
           if (scenario === 'token') {
             supplies.codes = await session.mintCodes(Math.ceil(seconds * rate * 1.5));
             requests += supplies.codes.length; // each minted at the authorization endpoint

@@ -1,7 +1,7 @@
 // Starts the two providers the bench compares, as child processes on free ports, and the SMS sink Cyber ID
 // sends its one-time codes to (CYBERID_SMS_URL: the HTTP port a real deployment's SMS gateway plugs into).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -40,7 +40,8 @@ export async function startBare(workspace: Workspace): Promise<Target> {
 
 export async function startCyberId(workspace: Workspace, options: CyberIdOptions): Promise<Target> {
   const port = await freePort();
-  const log = openSync(path.join(workspace.dir, `cyberid-${options.label}.log`), 'a');
+  const logFile = path.join(workspace.dir, `cyberid-${options.label}.log`);
+  const log = openSync(logFile, 'a');
   const child = spawn(process.execPath, [...options.nodeArgs ?? [], options.workers ? 'server/cluster.ts' : 'server/main.ts'], {
     cwd: ROOT,
     env: {
@@ -59,7 +60,17 @@ export async function startCyberId(workspace: Workspace, options: CyberIdOptions
     },
     stdio: ['ignore', log, log],
   });
-  return ready(`Cyber ID (${options.label})`, child, `http://localhost:${port}`, '/readyz');
+  const target = await ready(`Cyber ID (${options.label})`, child, `http://localhost:${port}`, '/readyz');
+  // /readyz answers from whichever worker got the connection: a cluster is ready when its primary says so.
+  if (options.workers) await logSays(logFile, 'every worker is serving', child);
+  return target;
+}
+
+async function logSays(file: string, message: string, child: ChildProcess): Promise<void> {
+  for (const started = Date.now(); !readFileSync(file, 'utf8').includes(`"msg":"${message}"`); await new Promise((r) => setTimeout(r, 100))) {
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before its log said "${message}"`);
+    if (Date.now() - started > 60_000) throw new Error(`its log did not say "${message}" within 60 s`);
+  }
 }
 
 async function ready(name: string, child: ChildProcess, url: string, probe: string): Promise<Target> {

@@ -11,6 +11,7 @@ import { main } from './main.ts';
 
 /** A worker that dies sooner than this after its start is not restarted: it would only die again. */
 const CRASH_LOOP_MS = 10_000;
+const SERVING = 'cyberid:serving';
 
 function runPrimary(): void {
   let workers: number;
@@ -34,10 +35,15 @@ function runPrimary(): void {
     startedAt.set(worker, Date.now());
     return worker;
   };
-  fork().once('listening', () => {
-    for (let i = 1; i < workers; i += 1) fork();
-    log.info({ workers }, 'cluster started');
+  // A worker says SERVING once started ('listening' would fire for the demo site's server too, and before readiness).
+  let serving = 0;
+  cluster.on('message', (_worker, message) => {
+    if (message !== SERVING) return;
+    serving += 1;
+    if (serving === 1) for (let i = 1; i < workers; i += 1) fork();
+    if (serving === workers) log.info({ workers }, 'every worker is serving');
   });
+  fork();
 
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (startedAt.get(worker) ?? 0);
@@ -71,4 +77,7 @@ function runPrimary(): void {
 }
 
 if (cluster.isPrimary) runPrimary();
-else await main();
+else {
+  await main();
+  process.send!(SERVING);
+}

@@ -7,7 +7,7 @@ export type Logger = PinoLogger;
 export function createLogger(level: string): Logger {
   return pino({
     level,
-    base: { service: 'cyberid' },
+    base: { service: 'cyberid', pid: process.pid }, // the pid tells a cluster's workers apart
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
   });
 }

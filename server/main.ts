@@ -70,10 +70,15 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     }
     const clients = config.clientsFile ? readClientsFile(config.clientsFile, demoSite?.origin, config.production) : [];
 
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
-    const graceful = gracefulServer(server, logger);
-    cleanup.push(() => graceful.close(config.shutdownGraceSeconds * 1000));
-    const { port } = server.address() as AddressInfo;
+    // A fixed port is bound once everything is ready, so no connection waits on a process that is starting (in a
+    // cluster the primary hands connections to every worker that listens). Port 0 is bound first: the issuer names it.
+    const listen = async () => {
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
+      const graceful = gracefulServer(server, logger);
+      cleanup.push(() => graceful.close(config.shutdownGraceSeconds * 1000));
+    };
+    if (config.port === 0) await listen();
+    const port = config.port || (server.address() as AddressInfo).port;
     const issuer = config.issuer ?? `http://localhost:${port}`;
 
     const passkeys = new Passkeys(store.passkeys, store.shortLived, { id: new URL(issuer).hostname, origin: new URL(issuer).origin, name: 'Cyber ID' });
@@ -130,6 +135,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       logger.info({ keys: keys.fingerprint, rebuildMs: Math.round(performance.now() - started) }, 'signing keys changed');
     }, (error) => logger.warn({ err: error }, 'signing key schedule could not be read'));
     cleanup.push(async () => watcher.stop());
+    if (config.port !== 0) await listen();
     logger.info({ url: issuer, port, demoSite: demoSite?.origin, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');
     return {
       url: issuer,

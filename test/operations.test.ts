@@ -12,19 +12,22 @@
 //   complete, normal answers with `Connection: close`, new connections are refused, an idle keep-alive connection is
 //   closed, and the process exits 0 after logging what it drained; with CYBERID_SHUTDOWN_GRACE_SECONDS=1 a request
 //   whose body never comes is cut after the grace period, with a warning, and the process still exits 0.
+// - `server/cluster.ts` with two workers on one port and a real redis-server: both workers serve, a token issued
+//   through one is honoured by each, and SIGTERM stops both workers gracefully before the primary exits 0.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { expectPage, expectRedirect, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, redeem, signIn, signInAndConsent, type Person } from './support/platform.ts';
-import { redisAvailable, startRedis, type RedisServer } from './support/redis.ts';
+import { freePort, redisAvailable, startRedis, type RedisServer } from './support/redis.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type DemoPerson, type RunningProvider } from './support/server.ts';
 import { keepSuiteLog } from './support/suite-log.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const withRedis = redisAvailable('the readiness tests on SQLite + Redis (test/operations.test.ts)');
+const withRedis = redisAvailable('the readiness and cluster tests on SQLite + Redis (test/operations.test.ts)');
 const WRONG_PASSWORD = 'not-the-password-7Q';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -346,9 +349,10 @@ interface ChildProvider {
 const spawned: { child: ChildProcess; exited: Promise<unknown>; dataDir: string }[] = [];
 const ADULT_LINE = /^\s+adult.*network number (\S+)\s+phone (\S+)\s+password (\S+)/m;
 
-async function spawnProvider(env: Record<string, string> = {}): Promise<ChildProvider> {
+/** `server/main.ts` as `npm start` runs it, or `server/cluster.ts` (`npm run start:cluster`), ready once its primary says so. */
+async function spawnProvider(env: Record<string, string> = {}, script: 'server/main.ts' | 'server/cluster.ts' = 'server/main.ts'): Promise<ChildProvider> {
   const dataDir = tempDataDir();
-  const child = spawn(process.execPath, ['server/main.ts'], {
+  const child = spawn(process.execPath, [script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: '0', CYBERID_DEMO_SITE_PORT: '0', LOG_LEVEL: 'info', CYBERID_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -362,9 +366,10 @@ async function spawnProvider(env: Record<string, string> = {}): Promise<ChildPro
   child.stderr!.on('data', (chunk) => { stderr += chunk; });
   // The JSON log and the banner are written by different streams: wait for both.
   const listening = () => logEntries(stdout).find((entry) => entry.msg === 'listening');
+  const ready = () => script === 'server/main.ts' || logEntries(stdout).some((entry) => entry.msg === 'every worker is serving');
   await waitUntil(() => {
     if (child.exitCode !== null) throw new Error(`provider exited with ${child.exitCode}\n${stdout}\n${stderr}`);
-    return listening() !== undefined && ADULT_LINE.test(stdout);
+    return listening() !== undefined && ready() && ADULT_LINE.test(stdout);
   }, 'the provider listening with its demo people', 30_000);
   const url = listening()!.url as string;
   const [, networkNumber, phone, password] = stdout.match(ADULT_LINE)!;
@@ -563,4 +568,70 @@ describe('SIGTERM: graceful stop of `node server/main.ts`', () => {
     expect(log.filter((entry) => entry.level >= 50)).toEqual([]);
     expect(provider.stderr()).toBe('');
   }, 60_000);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scale-out: `npm run start:cluster` with two workers on one fixed port, sharing a real redis-server (and the
+// embedded SQLite for durable data). node:cluster hands new connections to the workers in turn, so consecutive
+// fresh connections reach both.
+
+/** A GET on a connection of its own (no keep-alive pool), so the cluster's primary chooses a worker for it. */
+function getOnFreshConnection(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { agent: false, headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { body += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode!, body }));
+    });
+    request.on('error', reject).end();
+  });
+}
+
+describe('two worker processes (server/cluster.ts, CYBERID_WORKERS=2) on one port, sharing Redis', () => {
+  let redis: RedisServer | undefined;
+
+  afterAll(async () => {
+    for (const { child, exited, dataDir } of spawned.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      removeDataDir(dataDir);
+    }
+    await redis?.stop();
+  });
+
+  (withRedis ? it : it.skip)('a token issued through one worker is honoured by both; SIGTERM stops both workers gracefully and the primary exits 0', async () => {
+    redis = await startRedis();
+    const provider = await spawnProvider({ CYBERID_WORKERS: '2', PORT: String(await freePort()), REDIS_URL: redis.url }, 'server/cluster.ts');
+    const config = await discover(provider.url, PLATFORM_A);
+    const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified' });
+    const callback = await signInAndConsent(new FormBrowser(provider.url), request.url, personOf(provider));
+    const tokens = await redeem(config, request, callback);
+    const sub = tokens.claims()!.sub;
+
+    const answers = [];
+    for (let i = 0; i < 4; i += 1) answers.push(await getOnFreshConnection(`${provider.url}/me`, { authorization: `Bearer ${tokens.access_token}` }));
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ sub });
+    }
+    const log = logEntries(provider.stdout());
+    const primary = log.find((entry) => entry.msg === 'every worker is serving')!;
+    expect(primary).toMatchObject({ role: 'primary', workers: 2 });
+    const workers = new Set(log.filter((entry) => entry.msg === 'listening').map((entry) => entry.pid));
+    expect(workers.size).toBe(2);
+    expect(workers.has(primary.pid)).toBe(false);
+    const userinfoServedBy = new Set(log.filter((entry) => entry.msg === 'request' && entry.path === '/me').map((entry) => entry.pid));
+    expect(userinfoServedBy).toEqual(workers);
+
+    provider.child.kill('SIGTERM');
+    expect(await within(provider.exited, 'the cluster exiting')).toEqual({ code: 0, signal: null });
+    const after = logEntries(provider.stdout());
+    expect(new Set(after.filter((entry) => entry.msg === 'stopped').map((entry) => entry.pid))).toEqual(workers);
+    expect(after.at(-1)).toMatchObject({ msg: 'cluster stopped', pid: primary.pid });
+    expect(after.filter((entry) => entry.level >= 50)).toEqual([]);
+    expect(provider.stderr()).toBe('');
+  }, 90_000);
 });

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis, type RedisServer } from '../test/support/redis.ts';
-import { PlatformSession, prepareSupplies, requestsFor, run, type Scenario } from './load.ts';
+import { ACCEPTS, PlatformSession, prepareSupplies, requestsFor, run, type Scenario } from './load.ts';
 import { describeMachine } from './machine.ts';
 import { SmsSink, startCyberId } from './targets.ts';
 import { createWorkspace, enrolPeople, PASSWORD } from './workspace.ts';
@@ -72,10 +72,10 @@ async function main(): Promise<void> {
             supplies.codes = await session.mintCodes(Math.ceil(seconds * rate * 1.5));
             requests += supplies.codes.length; // each minted at the authorization endpoint
           }
-          const result = await run(cyber, requestsFor(scenario, cyber, supplies), { connections: CONNECTIONS, seconds });
+          const result = await run(cyber, requestsFor(scenario, cyber, supplies), { connections: CONNECTIONS, seconds, accepts: ACCEPTS[scenario] });
           if (scenario === 'token') rate = Math.max(100, result.rps);
           requests += result.ok;
-          if (result.failed) progress(`${scenario}: ${result.failed} failed`);
+          if (result.failed) progress(`${scenario}: ${result.failed} failed, the first: ${result.firstFailure}`);
         }
       }
     } finally {

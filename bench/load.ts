@@ -100,16 +100,24 @@ export const SCENARIOS: Scenario[] = ['discovery', 'jwks', 'token', 'refresh', '
 /** What the token-consuming scenarios draw from; each scenario takes what it needs before its run. */
 export interface Supplies {
   codes: string[];
+  /** Requests sent after `codes` or `refreshTokens` ran out (each fails with invalid_grant: the bench's doing, not the server's). */
+  ranOut: number;
   refreshTokens: string[];
   /** Brings the refresh-token pool up to `count`. */
   refillRefreshTokens(count: number): Promise<void>;
   accessTokens: string[];
+  /** Replaces the access tokens (they live 10 minutes: a longer run renews them). */
+  renewAccessTokens(): Promise<void>;
 }
 
 export function requestsFor(scenario: Scenario, target: Target, supplies: Supplies): autocannon.Request[] {
   const { endpoints } = target;
   let next = 0;
   const nextAccessToken = () => supplies.accessTokens[next++ % supplies.accessTokens.length]!;
+  const ranOut = () => {
+    supplies.ranOut += 1;
+    return 'supply-exhausted';
+  };
   switch (scenario) {
     case 'discovery':
       return [{ method: 'GET', path: '/.well-known/openid-configuration' }];
@@ -119,13 +127,13 @@ export function requestsFor(scenario: Scenario, target: Target, supplies: Suppli
       return [{
         method: 'POST', path: endpoints.token, headers: { authorization: BASIC, 'content-type': FORM },
         // A spent supply sends a code that cannot work: it shows as failed requests rather than stopping the run.
-        setupRequest: (request) => ({ ...request, body: redemptionBody(supplies.codes.pop() ?? 'supply-exhausted') }),
+        setupRequest: (request) => ({ ...request, body: redemptionBody(supplies.codes.pop() ?? ranOut()) }),
       }];
     case 'refresh':
       // Each refresh rotates the token: the new one goes back in the pool for the next request.
       return [{
         method: 'POST', path: endpoints.token, headers: { authorization: BASIC, 'content-type': FORM },
-        setupRequest: (request) => ({ ...request, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: supplies.refreshTokens.shift() ?? 'supply-exhausted' }).toString() }),
+        setupRequest: (request) => ({ ...request, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: supplies.refreshTokens.shift() ?? ranOut() }).toString() }),
         onResponse: (status, body) => {
           if (status === 200) supplies.refreshTokens.push((JSON.parse(body) as { refresh_token: string }).refresh_token);
         },
@@ -176,17 +184,21 @@ export const ACCEPTS: Partial<Record<Scenario, (body: string) => boolean>> = {
 };
 
 /**
- * Access tokens for userinfo and introspection, and a refillable pool of refresh tokens (offline_access needs the
+ * Access tokens for userinfo and introspection (renewable), and a refillable pool of refresh tokens (offline_access needs the
  * consent page: prompt=consent). A refresh run loses the tokens of the requests still in flight when it ends, so the
  * pool is refilled before each run.
  */
 export async function prepareSupplies(session: PlatformSession, person: BenchPerson, sms: SmsSink): Promise<Supplies> {
   const asPerson = { identifier: person.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person.phone) };
-  const accessTokens = await Promise.all((await session.mintCodes(256)).map(async (code) => (await session.redeem(code)).access_token));
+  const mintAccessTokens = async () => Promise.all((await session.mintCodes(256)).map(async (code) => (await session.redeem(code)).access_token));
   const supplies: Supplies = {
     codes: [],
+    ranOut: 0,
     refreshTokens: [],
-    accessTokens,
+    accessTokens: await mintAccessTokens(),
+    async renewAccessTokens() {
+      supplies.accessTokens = await mintAccessTokens();
+    },
     async refillRefreshTokens(count) {
       while (supplies.refreshTokens.length < count) {
         const code = await session.authorize(`${PLATFORM.scope} offline_access`, asPerson, { prompt: 'consent' });

@@ -143,6 +143,8 @@ async function measureStore(store: string, bare: Target, cyber: Target, people: 
     const sample = await run(target, requestsFor(scenario, target, own.supplies), { connections: CONNECTIONS, seconds, accepts: ACCEPTS[scenario], onTick: ticker(`${scenario} ${target.name}`) });
     endTicker();
     if (scenario === 'token') lastRate.set(target, sample.rps);
+    if (own.supplies.ranOut) sample.firstFailure += ` (${own.supplies.ranOut} sent after the supply ran out)`;
+    own.supplies.ranOut = 0;
     return sample;
   };
 

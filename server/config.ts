@@ -34,6 +34,7 @@ const envSchema = z.object({
   CYBERID_CLIENT_RATE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(200),
   CYBERID_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
   CYBERID_WORKERS: z.coerce.number().int().min(1).max(256).optional(),
+  CYBERID_CLUSTER_METRICS_PORT: port.optional(),
   // Messages never repeat the value: connection strings carry passwords.
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\/\S+$/, 'must be a mongodb:// or mongodb+srv:// connection string').optional(),
   MONGODB_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').default('cyberid'),
@@ -79,6 +80,8 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** Server processes `server/cluster.ts` runs on one port; undefined means one per core. */
   workers: number | undefined;
+  /** Where `server/cluster.ts`'s primary serves every worker's metrics summed; undefined: not served. */
+  clusterMetricsPort: number | undefined;
   /** Days the disclosure ledger and the security activity are kept for the person to read. */
   retention: { ledgerDays: number; activityDays: number };
   /** Where data lives: the embedded SQLite file unless MongoDB and/or Redis are configured (DESIGN §5). */
@@ -201,6 +204,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     clientRateLimit: env.CYBERID_CLIENT_RATE_LIMIT,
     shutdownGraceSeconds: env.CYBERID_SHUTDOWN_GRACE_SECONDS,
     workers: env.CYBERID_WORKERS,
+    clusterMetricsPort: env.CYBERID_CLUSTER_METRICS_PORT,
     retention: { ledgerDays: env.CYBERID_LEDGER_RETENTION_DAYS, activityDays: env.CYBERID_ACTIVITY_RETENTION_DAYS },
     storage: {
       mongodb: env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.MONGODB_DATABASE } : undefined,

@@ -1,4 +1,5 @@
 // Start and graceful stop. `npm start` runs this file.
+import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -61,6 +62,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     const hasher = new LookupHasher(secrets.lookupSecret);
     const accounts = new Accounts(store.accounts, cipher, hasher);
     const metrics = new Metrics();
+    if (cluster.isWorker) metrics.shareWithClusterPrimary();
     const authorities = connectAuthorities(config, logger);
 
     let demoSite: DemoSite | undefined;

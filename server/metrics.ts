@@ -3,7 +3,7 @@
 import type { Context, Next } from 'koa';
 import type { Adapter, KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../adapters/types.ts';
 
 const ADAPTER_OPERATIONS = ['upsert', 'find', 'findByUserCode', 'findByUid', 'consume', 'destroy', 'revokeByGrantId'] as const;
@@ -46,6 +46,12 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** In a cluster worker: answers the primary's requests for this process's metrics (server/cluster.ts sums them). */
+  shareWithClusterPrimary(): void {
+    new AggregatorRegistry(); // its constructor installs the worker's IPC listener
+    AggregatorRegistry.setRegistries(this.registry);
   }
 
   middleware() {

@@ -13,7 +13,8 @@
 //   closed, and the process exits 0 after logging what it drained; with CYBERID_SHUTDOWN_GRACE_SECONDS=1 a request
 //   whose body never comes is cut after the grace period, with a warning, and the process still exits 0.
 // - `server/cluster.ts` with two workers on one port and a real redis-server: both workers serve, a token issued
-//   through one is honoured by each, and SIGTERM stops both workers gracefully before the primary exits 0.
+//   through one is honoured by each, the primary's CYBERID_CLUSTER_METRICS_PORT sums both workers' metrics, and
+//   SIGTERM stops both workers gracefully before the primary exits 0.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
@@ -602,9 +603,10 @@ describe('two worker processes (server/cluster.ts, CYBERID_WORKERS=2) on one por
     await redis?.stop();
   });
 
-  (withRedis ? it : it.skip)('a token issued through one worker is honoured by both; SIGTERM stops both workers gracefully and the primary exits 0', async () => {
+  (withRedis ? it : it.skip)('a token issued through one worker is honoured by both; the primary sums their metrics; SIGTERM stops both workers gracefully and the primary exits 0', async () => {
     redis = await startRedis();
-    const provider = await spawnProvider({ CYBERID_WORKERS: '2', PORT: String(await freePort()), REDIS_URL: redis.url }, 'server/cluster.ts');
+    const metricsPort = await freePort();
+    const provider = await spawnProvider({ CYBERID_WORKERS: '2', PORT: String(await freePort()), REDIS_URL: redis.url, CYBERID_CLUSTER_METRICS_PORT: String(metricsPort) }, 'server/cluster.ts');
     const config = await discover(provider.url, PLATFORM_A);
     const request = await authorizationRequest(config, PLATFORM_A, { scope: 'openid verified' });
     const callback = await signInAndConsent(new FormBrowser(provider.url), request.url, personOf(provider));
@@ -625,6 +627,11 @@ describe('two worker processes (server/cluster.ts, CYBERID_WORKERS=2) on one por
     expect(workers.has(primary.pid)).toBe(false);
     const userinfoServedBy = new Set(log.filter((entry) => entry.msg === 'request' && entry.path === '/me').map((entry) => entry.pid));
     expect(userinfoServedBy).toEqual(workers);
+    // Each worker counts its own calls; the primary's port sums them.
+    const summed = await scrape(`http://127.0.0.1:${metricsPort}`);
+    expect(total(summed, 'cyberid_http_request_duration_seconds_count', { route: '/me', status: '200' })).toBe(4);
+    expect(total(summed, 'cyberid_tokens_issued_total', { type: 'access_token' })).toBe(1);
+    expect(total(await scrape(provider.url), 'cyberid_http_request_duration_seconds_count', { route: '/me', status: '200' })).toBeLessThan(4);
 
     provider.child.kill('SIGTERM');
     expect(await within(provider.exited, 'the cluster exiting')).toEqual({ code: 0, signal: null });

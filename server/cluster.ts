@@ -7,10 +7,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
+import { AggregatorRegistry } from 'prom-client';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { main } from './main.ts';
-import { AggregatorRegistry } from 'prom-client';
 
 /** A worker that dies sooner than this after its start is not restarted: it would only die again. */
 const CRASH_LOOP_MS = 10_000;

@@ -2,67 +2,81 @@
 // primary hands connections to the workers). Nothing is kept in process memory between requests, so any worker
 // can serve any request: sessions, codes, tokens and rate-limit counters are in the store. N is CYBERID_WORKERS
 // (default: one per core). The first worker starts alone (it creates the signing keys, the demo people and the
-// registered clients on a fresh store), then the rest. SIGTERM stops every worker gracefully, then the primary.
+// registered clients on a fresh store), then the rest. A worker that dies while serving is replaced; one that dies
+// before it serves stops the cluster (it would only die again; the process manager above decides what next).
+// SIGTERM stops every worker gracefully, then the primary, which exits non-zero if a worker did not stop cleanly.
 // Each worker's /metrics is its own; with CYBERID_CLUSTER_METRICS_PORT the primary serves them all summed.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { main } from './main.ts';
+import { METRICS_ANSWER, METRICS_ASK, type MetricsAnswer } from './metrics.ts';
 
-/** A worker that dies sooner than this after its start is not restarted: it would only die again. */
-const CRASH_LOOP_MS = 10_000;
 const SERVING = 'cyberid:serving';
+/** Beyond the workers' own grace period: a worker still running then is killed. */
+const KILL_MARGIN_MS = 10_000;
+const METRICS_TIMEOUT_MS = 3000;
 
 function runPrimary(): void {
-  let workers: number;
-  let logger;
-  let config;
+  let config: Config;
+  let logger: Logger;
   try {
     config = loadConfig();
-    workers = config.workers ?? availableParallelism();
     logger = createLogger(config.logLevel);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     process.exit(1);
   }
+  const count = config.workers ?? availableParallelism();
   const log = logger.child({ role: 'primary' });
-  const startedAt = new Map<Worker, number>();
+  const alive = new Set<Worker>();
+  const serving = new Set<Worker>();
   let stopping = false;
   let exitCode = 0;
 
-  const fork = (): Worker => {
-    const worker = cluster.fork();
-    startedAt.set(worker, Date.now());
-    return worker;
+  const fork = () => {
+    if (!stopping) alive.add(cluster.fork());
   };
-  // A worker says SERVING once started ('listening' would fire for the demo site's server too, and before readiness).
-  let serving = 0;
-  cluster.on('message', (_worker, message) => {
-    if (message !== SERVING) return;
-    serving += 1;
-    if (serving === 1) for (let i = 1; i < workers; i += 1) fork();
-    if (serving === workers) log.info({ workers }, 'every worker is serving');
-  });
-  fork();
-  const metricsServer = config.clusterMetricsPort === undefined ? undefined
-    : serveClusterMetrics(config.clusterMetricsPort, config.host, log, () => stopAll('the cluster metrics port cannot be bound', 1));
+  const finish = () => {
+    metricsServer?.close();
+    log.info({ exitCode }, 'cluster stopped');
+    process.exit(exitCode);
+  };
+  const stopAll = (reason: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    log.info({ reason }, 'stopping every worker');
+    if (!alive.size) return finish();
+    for (const worker of alive) worker.process.kill('SIGTERM');
+    setTimeout(() => {
+      log.error({ workers: alive.size }, 'workers still running after the grace period; killing them');
+      exitCode = 1;
+      for (const worker of alive) worker.process.kill('SIGKILL');
+    }, config.shutdownGraceSeconds * 1000 + KILL_MARGIN_MS).unref();
+  };
 
+  // A worker says SERVING once started ('listening' would fire for the demo site's server too, and before readiness).
+  cluster.on('message', (worker, message) => {
+    if (message !== SERVING || stopping) return;
+    const first = serving.size === 0 && alive.size === 1;
+    serving.add(worker);
+    if (first) for (let i = 1; i < count; i += 1) fork();
+    if (serving.size === count) log.info({ workers: count }, 'every worker is serving');
+  });
   cluster.on('exit', (worker, code, signal) => {
-    const lived = Date.now() - (startedAt.get(worker) ?? 0);
-    startedAt.delete(worker);
+    alive.delete(worker);
+    const wasServing = serving.delete(worker);
     if (stopping) {
-      if (!startedAt.size) {
-        metricsServer?.close();
-        log.info('cluster stopped');
-        process.exit(exitCode);
-      }
+      if (code !== 0) exitCode = 1;
+      if (!alive.size) finish();
       return;
     }
-    if (lived < CRASH_LOOP_MS) {
+    if (!wasServing) {
       log.fatal({ worker: worker.id, code, signal }, 'a worker failed at start-up; stopping the cluster');
       stopAll('worker start-up failure', 1);
       return;
@@ -70,32 +84,56 @@ function runPrimary(): void {
     log.error({ worker: worker.id, code, signal }, 'a worker died; starting another');
     fork();
   });
-
-  const stopAll = (reason: string, code = 0) => {
-    if (stopping) return;
-    stopping = true;
-    exitCode = code;
-    log.info({ reason }, 'stopping every worker');
-    if (!startedAt.size) process.exit(exitCode);
-    for (const worker of startedAt.keys()) worker.process.kill('SIGTERM');
-  };
   process.on('SIGTERM', () => stopAll('SIGTERM'));
   process.on('SIGINT', () => stopAll('SIGINT'));
+
+  fork();
+  const metricsServer = config.clusterMetricsPort === undefined ? undefined
+    : serveClusterMetrics(config.clusterMetricsPort, config.host, log, serving, () => stopAll('the cluster metrics port cannot be bound', 1));
 }
 
-/** GET /metrics: every worker's metrics, asked for over IPC and summed (prom-client's AggregatorRegistry). */
-function serveClusterMetrics(port: number, host: string | undefined, log: Logger, failed: () => void): Server {
-  const aggregator = new AggregatorRegistry();
+/** GET /metrics: the serving workers' metrics, asked for over IPC and summed (prom-client's AggregatorRegistry). */
+function serveClusterMetrics(port: number, host: string | undefined, log: Logger, serving: ReadonlySet<Worker>, failed: () => void): Server {
+  const waiting = new Map<number, (answer: MetricsAnswer) => void>();
+  let lastId = 0;
+  cluster.on('message', (_worker, message: Partial<MetricsAnswer>) => {
+    if (message?.type === METRICS_ANSWER && typeof message.id === 'number') waiting.get(message.id)?.(message as MetricsAnswer);
+  });
+  const ask = (worker: Worker) => new Promise<object[]>((resolve, reject) => {
+    const id = (lastId += 1);
+    const settle = (error: Error | undefined, metrics?: object[]) => {
+      clearTimeout(timer);
+      waiting.delete(id);
+      if (error) reject(error);
+      else resolve(metrics!);
+    };
+    const timer = setTimeout(() => settle(new Error(`worker ${worker.id} did not answer`)), METRICS_TIMEOUT_MS);
+    waiting.set(id, ({ metrics }) => settle(metrics ? undefined : new Error(`worker ${worker.id} could not collect its metrics`), metrics ?? undefined));
+    worker.send({ type: METRICS_ASK, id }, (error: Error | null) => {
+      if (error) settle(error);
+    });
+  });
+  const summed = async (workers: ReadonlySet<Worker>) => {
+    const all = await Promise.all([...workers].map(ask));
+    const registry = AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+    return { text: await registry.metrics(), contentType: registry.contentType };
+  };
+  const unavailable = (description: string) => JSON.stringify({ error: 'temporarily_unavailable', error_description: description });
+
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","error_description":"only GET /metrics is served here"}');
       return;
     }
-    aggregator.clusterMetrics().then(
-      (text) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(text),
+    if (!serving.size) {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(unavailable('no worker is serving yet'));
+      return;
+    }
+    summed(serving).then(
+      ({ text, contentType }) => res.writeHead(200, { 'content-type': contentType }).end(text),
       (error: unknown) => {
         log.error({ err: error }, 'cluster metrics could not be collected');
-        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"temporarily_unavailable","error_description":"the workers\' metrics could not be collected"}');
+        res.writeHead(503, { 'content-type': 'application/json' }).end(unavailable('the workers\' metrics could not be collected'));
       },
     );
   });

@@ -62,7 +62,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     const hasher = new LookupHasher(secrets.lookupSecret);
     const accounts = new Accounts(store.accounts, cipher, hasher);
     const metrics = new Metrics();
-    if (cluster.isWorker) metrics.shareWithClusterPrimary();
+    if (cluster.isWorker) metrics.answerClusterPrimary();
     const authorities = connectAuthorities(config, logger);
 
     let demoSite: DemoSite | undefined;

@@ -3,8 +3,21 @@
 import type { Context, Next } from 'koa';
 import type { Adapter, KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
-import { AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
 import type { Store } from '../adapters/types.ts';
+
+/** The IPC exchange by which a cluster's primary collects its workers' metrics (server/cluster.ts). */
+export const METRICS_ASK = 'cyberid:metrics?';
+export const METRICS_ANSWER = 'cyberid:metrics';
+const METRICS_REQUEST = z.object({ type: z.literal(METRICS_ASK), id: z.number() });
+export interface MetricsAnswer {
+  type: typeof METRICS_ANSWER;
+  id: number;
+  /** null when the worker could not collect them. */
+  metrics: MetricJSON[] | null;
+}
+type MetricJSON = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
 
 const ADAPTER_OPERATIONS = ['upsert', 'find', 'findByUserCode', 'findByUid', 'consume', 'destroy', 'revokeByGrantId'] as const;
 const TOKEN_TYPES = ['access_token', 'id_token', 'refresh_token'] as const;
@@ -49,9 +62,15 @@ export class Metrics {
   }
 
   /** In a cluster worker: answers the primary's requests for this process's metrics (server/cluster.ts sums them). */
-  shareWithClusterPrimary(): void {
-    new AggregatorRegistry(); // its constructor installs the worker's IPC listener
-    AggregatorRegistry.setRegistries(this.registry);
+  answerClusterPrimary(): void {
+    process.on('message', (message: unknown) => {
+      const request = METRICS_REQUEST.safeParse(message);
+      if (!request.success) return;
+      this.registry.getMetricsAsJSON().then(
+        (metrics) => process.send!({ type: METRICS_ANSWER, id: request.data.id, metrics } satisfies MetricsAnswer),
+        () => process.send!({ type: METRICS_ANSWER, id: request.data.id, metrics: null } satisfies MetricsAnswer),
+      );
+    });
   }
 
   middleware() {

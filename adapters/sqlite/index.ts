@@ -56,7 +56,7 @@ export function openSqliteBackend(dataDir: string): DurableBackend & EphemeralBa
     },
     async close() {
       clearInterval(sweep);
-      batch.flush();
+      batch.close();
       db.close();
     },
   };

@@ -68,8 +68,9 @@ export class SqliteOidcModels implements OidcModelStore {
     return new SqliteOidcAdapter(model, this.#sql, this.#batch, grants);
   }
 
+  /** In the group commit, after any token of the grant queued before it: none of them outlives the revocation. */
   async revokeGrantTokens(grantId: string): Promise<void> {
-    this.#sql.revokeByGrantId.run({ grantId });
+    await this.#batch.run(() => this.#sql.revokeByGrantId.run({ grantId }));
   }
 }
 

@@ -80,7 +80,6 @@ async function main(): Promise<void> {
   const signInPeople = new PeoplePool(enrolled.slice(sessionCount));
 
   const sms = await SmsSink.start();
-  const bare = await startBare(workspace);
   let redis: RedisServer | undefined;
   const stores: StoreReport[] = [];
   let scale: Report['scale'];
@@ -88,11 +87,17 @@ async function main(): Promise<void> {
     for (const store of STORES) {
       signInPeople.rewind();
       if (store === 'redis') redis ??= await startRedis();
-      const cyber = await startCyberId(workspace, { label: store, smsUrl: sms.url, nodeArgs: NODE_ARGS, logLevel: args['log-level'], ...(store === 'redis' ? { redisUrl: redis!.url } : {}) });
+      // A fresh baseline per store: its Maps then hold no more than Cyber ID's fresh process has seen.
+      const bare = await startBare(workspace);
       try {
-        stores.push(await measureStore(store, bare, cyber, { sessions: sessionPeople, signIns: signInPeople, signInsPerRound }, sms));
+        const cyber = await startCyberId(workspace, { label: store, smsUrl: sms.url, nodeArgs: NODE_ARGS, logLevel: args['log-level'], ...(store === 'redis' ? { redisUrl: redis!.url } : {}) });
+        try {
+          stores.push(await measureStore(store, bare, cyber, { sessions: sessionPeople, signIns: signInPeople, signInsPerRound }, sms));
+        } finally {
+          await cyber.stop();
+        }
       } finally {
-        await cyber.stop();
+        await bare.stop();
       }
     }
     if (args.scale) {
@@ -100,7 +105,6 @@ async function main(): Promise<void> {
       scale = await measureScale(workspace, redis, sessionPeople, sms);
     }
   } finally {
-    await bare.stop();
     await redis?.stop();
     await sms.close();
   }

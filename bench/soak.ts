@@ -20,6 +20,11 @@ const { values: args } = parseArgs({
 });
 const MINUTES = Number(args.minutes);
 const CONNECTIONS = Number(args.connections);
+// The first minute is warm-up; the verdict compares the two halves of the rest.
+if (!Number.isInteger(MINUTES) || MINUTES < 3 || !Number.isInteger(CONNECTIONS) || CONNECTIONS < 1) {
+  process.stderr.write('--minutes must be a whole number of at least 3 (one of warm-up, then two halves compared), --connections at least 1\n');
+  process.exit(2);
+}
 const SAMPLE_SECONDS = 5;
 /** Access tokens live 10 minutes; renewed well before. */
 const RENEW_ACCESS_TOKENS_SECONDS = 240;
@@ -67,7 +72,9 @@ async function main(): Promise<void> {
       progress(`${String(elapsed()).padStart(4)} s  rss ${mib(rss)} MiB  heap ${mib(heap)} MiB  database ${databaseMiB} MiB  ${requests} requests`);
     };
     await sample();
-    const sampler = setInterval(() => void sample(), SAMPLE_SECONDS * 1000);
+    const sampler = setInterval(() => {
+      sample().catch((error: unknown) => progress(`memory sample failed: ${String(error)}`));
+    }, SAMPLE_SECONDS * 1000);
     let rate = 1_000;
     let renewed = 0;
     try {
@@ -118,8 +125,9 @@ function verdict(samples: MemorySample[]) {
   const floor = (from: number, to: number, key: 'rssMiB' | 'heapUsedMiB') => Math.min(...samples.filter((s) => s.second >= from && s.second <= to).map((s) => s[key]));
   const first = { rssMiB: floor(60, middle, 'rssMiB'), heapUsedMiB: floor(60, middle, 'heapUsedMiB') };
   const second = { rssMiB: floor(middle, last, 'rssMiB'), heapUsedMiB: floor(middle, last, 'heapUsedMiB') };
+  const heapFloorPerMinute = Array.from({ length: Math.ceil(last / 60) }, (_, minute) => floor(minute * 60, minute * 60 + 59, 'heapUsedMiB'));
   const database = { firstMiB: samples.find((s) => s.second >= 60)!.databaseMiB, lastMiB: samples.at(-1)!.databaseMiB };
-  return { firstHalf: first, secondHalf: second, heapGrowth: second.heapUsedMiB / first.heapUsedMiB - 1, rssGrowth: second.rssMiB / first.rssMiB - 1, database };
+  return { firstHalf: first, secondHalf: second, heapGrowth: second.heapUsedMiB / first.heapUsedMiB - 1, rssGrowth: second.rssMiB / first.rssMiB - 1, heapFloorPerMinute, database };
 }
 
 function formatSoak(report: { startedAt: string; machine: Awaited<ReturnType<typeof describeMachine>>; store: string; minutes: number; connections: number; samples: MemorySample[]; verdict: ReturnType<typeof verdict> }): string {
@@ -134,6 +142,8 @@ function formatSoak(report: { startedAt: string; machine: Awaited<ReturnType<typ
     '| time | RSS MiB | heap used MiB | SQLite file MiB | requests served |',
     '|---:|---:|---:|---:|---:|',
     ...perMinute.map((s) => `| ${Math.floor(s.second / 60)}:${String(s.second % 60).padStart(2, '0')} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.databaseMiB} | ${s.requests.toLocaleString('en-US')} |`),
+    '',
+    `Lowest heap in each minute (MiB): ${v.heapFloorPerMinute.join(', ')}.`,
     '',
     `Lowest heap after warm-up: ${v.firstHalf.heapUsedMiB} MiB in the first half, ${v.secondHalf.heapUsedMiB} MiB in the second (${pct(v.heapGrowth)}). `
     + `Lowest RSS: ${v.firstHalf.rssMiB} MiB, then ${v.secondHalf.rssMiB} MiB (${pct(v.rssGrowth)}), while the SQLite file (durable grants, refresh tokens and the disclosure ledger; memory-mapped) grew from ${v.database.firstMiB} to ${v.database.lastMiB} MiB.`,

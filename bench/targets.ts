@@ -15,7 +15,6 @@ export interface Target {
   url: string;
   /** Endpoint paths from the provider's discovery document. */
   endpoints: { token: string; userinfo: string; introspection: string; jwks: string; authorization: string };
-  pid: number;
   stop(): Promise<void>;
 }
 
@@ -91,7 +90,6 @@ async function ready(name: string, child: ChildProcess, url: string, probe: stri
       token: pathOf('token_endpoint'), userinfo: pathOf('userinfo_endpoint'), introspection: pathOf('introspection_endpoint'),
       jwks: pathOf('jwks_uri'), authorization: pathOf('authorization_endpoint'),
     },
-    pid: child.pid!,
     stop: () => new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());

@@ -15,28 +15,34 @@ export interface GracefulServer {
 export function gracefulServer(server: Server, logger: Logger): GracefulServer {
   const inFlight = new Set<ServerResponse>();
   let closing = false;
+  /** Responses finished since close() was called (requests already running, or arriving on open connections). */
+  let answeredWhileClosing = 0;
   server.on('request', (_req, res: ServerResponse) => {
     if (closing) res.setHeader('Connection', 'close');
     inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
+    res.once('close', () => {
+      inFlight.delete(res);
+      if (closing) answeredWhileClosing += 1;
+    });
   });
   return {
     close(graceMs) {
       closing = true;
-      const running = inFlight.size;
       for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       let cut = 0;
+      let drained: number | undefined;
       return new Promise((resolve) => {
         const started = performance.now();
         const deadline = setTimeout(() => {
           cut = inFlight.size;
+          drained = answeredWhileClosing;
           logger.warn({ graceMs, running: cut }, 'requests still running after the grace period; closing their connections');
           server.closeAllConnections();
         }, graceMs);
         deadline.unref();
         server.close(() => {
           clearTimeout(deadline);
-          logger.info({ drained: running - cut, cut, drainMs: Math.round(performance.now() - started) }, 'stopped accepting; requests in progress finished');
+          logger.info({ drained: drained ?? answeredWhileClosing, cut, drainMs: Math.round(performance.now() - started) }, 'stopped accepting; requests in progress finished');
           resolve();
         });
         server.closeIdleConnections();

@@ -16,6 +16,7 @@
 //   through one is honoured by each, the primary's CYBERID_CLUSTER_METRICS_PORT sums both workers' metrics, and
 //   SIGTERM stops both workers gracefully before the primary exits 0.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
@@ -641,4 +642,30 @@ describe('two worker processes (server/cluster.ts, CYBERID_WORKERS=2) on one por
     expect(after.filter((entry) => entry.level >= 50)).toEqual([]);
     expect(provider.stderr()).toBe('');
   }, 90_000);
+
+  (withRedis ? it : it.skip)('SIGTERM while the first worker is still starting: no further worker is started, the starting one stops once up, and the primary exits 0', async () => {
+    redis ??= await startRedis();
+    const dataDir = tempDataDir();
+    const child = spawn(process.execPath, ['server/cluster.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: String(await freePort()), CYBERID_DEMO_SITE_PORT: '0', LOG_LEVEL: 'info', CYBERID_DATA_DIR: dataDir, CYBERID_WORKERS: '2', REDIS_URL: redis.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    keepSuiteLog(child, 'provider');
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    spawned.push({ child, exited, dataDir });
+    let stdout = '';
+    child.stdout!.on('data', (chunk) => { stdout += chunk; });
+    // The worker opens the embedded store early in its start and announces itself ('listening') at the end.
+    await waitUntil(() => existsSync(path.join(dataDir, 'cyberid.sqlite')), 'the first worker opening its store');
+    expect(logEntries(stdout).some((entry) => entry.msg === 'listening')).toBe(false);
+    child.kill('SIGTERM');
+
+    expect(await within(exited, 'the cluster exiting', 30_000)).toEqual({ code: 0, signal: null });
+    const log = logEntries(stdout);
+    expect(new Set(log.filter((entry) => entry.msg === 'listening').map((entry) => entry.pid)).size).toBe(1);
+    expect(log.filter((entry) => entry.msg === 'stopped')).toHaveLength(1);
+    expect(log.some((entry) => entry.msg === 'every worker is serving')).toBe(false);
+    expect(log.at(-1)).toMatchObject({ msg: 'cluster stopped', role: 'primary', exitCode: 0 });
+  }, 60_000);
 });

@@ -125,7 +125,9 @@ function verdict(samples: MemorySample[]) {
   const floor = (from: number, to: number, key: 'rssMiB' | 'heapUsedMiB') => Math.min(...samples.filter((s) => s.second >= from && s.second <= to).map((s) => s[key]));
   const first = { rssMiB: floor(60, middle, 'rssMiB'), heapUsedMiB: floor(60, middle, 'heapUsedMiB') };
   const second = { rssMiB: floor(middle, last, 'rssMiB'), heapUsedMiB: floor(middle, last, 'heapUsedMiB') };
-  const heapFloorPerMinute = Array.from({ length: Math.ceil(last / 60) }, (_, minute) => floor(minute * 60, minute * 60 + 59, 'heapUsedMiB'));
+  // Whole minutes only: a part-minute at the end may hold no trough of the heap's sawtooth.
+  const heapFloorPerMinute = Array.from({ length: Math.floor(last / 60) }, (_, minute) => floor(minute * 60, minute * 60 + 59, 'heapUsedMiB'))
+    .filter((value) => Number.isFinite(value));
   const database = { firstMiB: samples.find((s) => s.second >= 60)!.databaseMiB, lastMiB: samples.at(-1)!.databaseMiB };
   return { firstHalf: first, secondHalf: second, heapGrowth: second.heapUsedMiB / first.heapUsedMiB - 1, rssGrowth: second.rssMiB / first.rssMiB - 1, heapFloorPerMinute, database };
 }
@@ -143,7 +145,7 @@ function formatSoak(report: { startedAt: string; machine: Awaited<ReturnType<typ
     '|---:|---:|---:|---:|---:|',
     ...perMinute.map((s) => `| ${Math.floor(s.second / 60)}:${String(s.second % 60).padStart(2, '0')} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.databaseMiB} | ${s.requests.toLocaleString('en-US')} |`),
     '',
-    `Lowest heap in each minute (MiB): ${v.heapFloorPerMinute.join(', ')}.`,
+    `Lowest heap in each whole minute (MiB): ${v.heapFloorPerMinute.join(', ')}.`,
     '',
     `Lowest heap after warm-up: ${v.firstHalf.heapUsedMiB} MiB in the first half, ${v.secondHalf.heapUsedMiB} MiB in the second (${pct(v.heapGrowth)}). `
     + `Lowest RSS: ${v.firstHalf.rssMiB} MiB, then ${v.secondHalf.rssMiB} MiB (${pct(v.rssGrowth)}), while the SQLite file (durable grants, refresh tokens and the disclosure ledger; memory-mapped) grew from ${v.database.firstMiB} to ${v.database.lastMiB} MiB.`,

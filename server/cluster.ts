@@ -2,9 +2,11 @@
 // primary hands connections to the workers). Nothing is kept in process memory between requests, so any worker
 // can serve any request: sessions, codes, tokens and rate-limit counters are in the store. N is CYBERID_WORKERS
 // (default: one per core). The first worker starts alone (it creates the signing keys, the demo people and the
-// registered clients on a fresh store), then the rest. A worker that dies while serving is replaced; one that dies
-// before it serves stops the cluster (it would only die again; the process manager above decides what next).
-// SIGTERM stops every worker gracefully, then the primary, which exits non-zero if a worker did not stop cleanly.
+// registered clients on a fresh store), then the rest. If a worker fails before the cluster has first served in
+// full, the cluster stops (a configuration or store fault: every worker would fail alike). Later, a worker that dies
+// is replaced, up to RESTART_LIMIT times in RESTART_WINDOW_MS; beyond that the cluster stops and the process manager
+// above decides what next. SIGTERM stops every worker gracefully, then the primary, which exits non-zero if a
+// serving worker did not stop cleanly.
 // Each worker's /metrics is its own; with CYBERID_CLUSTER_METRICS_PORT the primary serves them all summed.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:http';
@@ -18,6 +20,8 @@ import { METRICS_ANSWER, METRICS_ASK, type MetricsAnswer } from './metrics.ts';
 const SERVING = 'cyberid:serving';
 /** Beyond the workers' own grace period: a worker still running then is killed. */
 const KILL_MARGIN_MS = 10_000;
+const RESTART_LIMIT = 5;
+const RESTART_WINDOW_MS = 60_000;
 const METRICS_TIMEOUT_MS = 3000;
 
 function runPrimary(): void {
@@ -35,6 +39,9 @@ function runPrimary(): void {
   const log = logger.child({ role: 'primary' });
   const alive = new Set<Worker>();
   const serving = new Set<Worker>();
+  /** Set once every worker has served: from then on a worker that dies is replaced. */
+  let started = false;
+  const restarts: number[] = [];
   let stopping = false;
   let exitCode = 0;
 
@@ -63,22 +70,35 @@ function runPrimary(): void {
   // A worker says SERVING once started ('listening' would fire for the demo site's server too, and before readiness).
   cluster.on('message', (worker, message) => {
     if (message !== SERVING || stopping) return;
-    const first = serving.size === 0 && alive.size === 1;
+    const first = !started && serving.size === 0;
     serving.add(worker);
     if (first) for (let i = 1; i < count; i += 1) fork();
-    if (serving.size === count) log.info({ workers: count }, 'every worker is serving');
+    if (serving.size === count && !started) {
+      started = true;
+      log.info({ workers: count }, 'every worker is serving');
+    }
   });
   cluster.on('exit', (worker, code, signal) => {
     alive.delete(worker);
     const wasServing = serving.delete(worker);
     if (stopping) {
-      if (code !== 0) exitCode = 1;
+      // A worker still starting may be cut short by the signal (twice signalled: by the primary and by a process
+      // group kill); only a serving worker owes a clean stop.
+      if (wasServing && code !== 0) exitCode = 1;
       if (!alive.size) finish();
       return;
     }
-    if (!wasServing) {
+    if (!started) {
       log.fatal({ worker: worker.id, code, signal }, 'a worker failed at start-up; stopping the cluster');
       stopAll('worker start-up failure', 1);
+      return;
+    }
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts[0]! <= now - RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length > RESTART_LIMIT) {
+      log.fatal({ worker: worker.id, code, signal, restarts: restarts.length, windowMs: RESTART_WINDOW_MS }, 'workers keep dying; stopping the cluster');
+      stopAll('workers keep dying', 1);
       return;
     }
     log.error({ worker: worker.id, code, signal }, 'a worker died; starting another');

@@ -66,10 +66,9 @@ export class Metrics {
     process.on('message', (message: unknown) => {
       const request = METRICS_REQUEST.safeParse(message);
       if (!request.success) return;
-      this.registry.getMetricsAsJSON().then(
-        (metrics) => process.send!({ type: METRICS_ANSWER, id: request.data.id, metrics } satisfies MetricsAnswer),
-        () => process.send!({ type: METRICS_ANSWER, id: request.data.id, metrics: null } satisfies MetricsAnswer),
-      );
+      // The callback keeps a closed channel (the primary gone) from becoming an uncaught 'error'.
+      const answer = (metrics: MetricJSON[] | null) => process.send!({ type: METRICS_ANSWER, id: request.data.id, metrics } satisfies MetricsAnswer, undefined, {}, () => {});
+      this.registry.getMetricsAsJSON().then(answer, () => answer(null));
     });
   }
 

@@ -66,11 +66,12 @@ export function formatReport(report: Report): string {
       lines.push(`| ${row.scenario} | ${num(row.bare)} | ${num(row.cyberid)} | ${num(row.ratio, 2)} | ${num(row.bareLatency[0]!, 1)} / ${num(row.bareLatency[1]!)} | ${num(row.latency[0]!, 1)} / ${num(row.latency[1]!)} | ${row.verdict}${row.failed ? ` (${row.failed} failed)` : ''} |`);
     }
     const si = store.signIn;
+    if (!si.bound) continue; // --no-sign-in
     lines.push('', `| interactive sign-in | argon2 bound /s | sign-ins /s | ratio | p50 / p99 ms | target (≥ ${SIGN_IN_TARGET}×) |`, '|---|---:|---:|---:|---:|---|');
     lines.push(`| authorize → password + SMS code → consent → token | ${num(si.bound, 1)} | ${num(si.rate, 1)} | ${num(si.ratio, 2)} | ${num(si.latency[0]!)} / ${num(si.latency[1]!)} | ${si.ratio >= SIGN_IN_TARGET ? 'met' : 'MISSED'}${si.failed ? ` (${si.failed} failed)` : ''} |`);
   }
   if (report.scale) {
-    lines.push('', '## Scale-out: 1 vs 2 worker processes (server/cluster.ts, Redis)', '', '| endpoint | 1 process req/s | 2 processes req/s | ratio |', '|---|---:|---:|---:|');
+    lines.push('', '## Scale-out: 1 vs 2 worker processes (server/cluster.ts, Redis; both running, measured alternately)', '', '| endpoint | 1 process req/s | 2 processes req/s | ratio |', '|---|---:|---:|---:|');
     for (const scenario of ['token', 'userinfo'] as const) {
       const one = report.scale.one[scenario] ?? [];
       const two = report.scale.two[scenario] ?? [];

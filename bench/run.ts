@@ -177,29 +177,41 @@ async function measureStore(store: string, bare: Target, cyber: Target, people: 
   return { store, scenarios: samples, signIn: { argon2Bound: bound, signIns } };
 }
 
-/** Token redemption and userinfo on Redis with one worker process and with two (server/cluster.ts). */
+/**
+ * Token redemption and userinfo on Redis with one worker process and with two (server/cluster.ts), both running at
+ * once on the same Redis and data directory and measured alternately, round by round, as the stores are.
+ */
 async function measureScale(workspace: Workspace, redis: RedisServer, people: PeoplePool, sms: SmsSink): Promise<NonNullable<Report['scale']>> {
   const results: NonNullable<Report['scale']> = { one: {}, two: {} };
-  for (const [key, workers] of [['one', 1], ['two', 2]] as const) {
-    const cyber = await startCyberId(workspace, { label: `redis-${workers}-workers`, smsUrl: sms.url, nodeArgs: NODE_ARGS, logLevel: args['log-level'], redisUrl: redis.url, workers });
-    try {
-      const [person] = people.take(1);
-      const session = await PlatformSession.signIn(cyber, { identifier: person!.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person!.phone) });
-      const supplies = await prepareSupplies(session, person!, sms);
-      for (const scenario of ['token', 'userinfo'] as const) {
-        await run(cyber, requestsFor(scenario, cyber, { ...supplies, codes: await session.mintCodes(FIRST_CODE_RATE) }), { connections: CONNECTIONS, seconds: 1 });
-        const samples: Sample[] = [];
-        for (let round = 1; round <= ROUNDS; round += 1) {
-          if (scenario === 'token') supplies.codes = await session.mintCodes(Math.ceil(SECONDS * 1.3 * (samples.at(-1)?.rps ?? FIRST_CODE_RATE)));
-          samples.push(await run(cyber, requestsFor(scenario, cyber, supplies), { connections: CONNECTIONS, seconds: SECONDS, onTick: ticker(`${scenario} ${workers} worker(s)`) }));
-          endTicker();
-          progress(`[scale] ${workers} worker(s) ${scenario} ${samples.at(-1)!.rps.toFixed(0)} req/s  p99 ${samples.at(-1)!.p99} ms`);
-        }
-        results[key][scenario] = samples;
-      }
-    } finally {
-      await cyber.stop();
+  const clusters: { key: 'one' | 'two'; workers: number; target: Target }[] = [];
+  try {
+    // One after the other: the first start on a store sets up its keys and clients.
+    for (const [key, workers] of [['one', 1], ['two', 2]] as const) {
+      clusters.push({ key, workers, target: await startCyberId(workspace, { label: `redis-${workers}-workers`, smsUrl: sms.url, nodeArgs: NODE_ARGS, logLevel: args['log-level'], redisUrl: redis.url, workers }) });
     }
+    const prepared = await Promise.all(clusters.map(async ({ target }) => {
+      const [person] = people.take(1);
+      const session = await PlatformSession.signIn(target, { identifier: person!.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person!.phone) });
+      return { session, supplies: await prepareSupplies(session, person!, sms) };
+    }));
+    for (const scenario of ['token', 'userinfo'] as const) {
+      for (const [i, { target }] of clusters.entries()) {
+        const { session, supplies } = prepared[i]!;
+        await run(target, requestsFor(scenario, target, { ...supplies, codes: await session.mintCodes(FIRST_CODE_RATE) }), { connections: CONNECTIONS, seconds: 1 });
+      }
+      for (let round = 1; round <= ROUNDS; round += 1) {
+        for (const [i, { key, workers, target }] of clusters.entries()) {
+          const { session, supplies } = prepared[i]!;
+          const samples = results[key][scenario] ??= [];
+          if (scenario === 'token') supplies.codes = await session.mintCodes(Math.ceil(SECONDS * 1.3 * (samples.at(-1)?.rps ?? FIRST_CODE_RATE)));
+          samples.push(await run(target, requestsFor(scenario, target, supplies), { connections: CONNECTIONS, seconds: SECONDS, onTick: ticker(`${scenario} ${workers} worker(s)`) }));
+          endTicker();
+          progress(`[scale] round ${round}/${ROUNDS} ${workers} worker(s) ${scenario} ${samples.at(-1)!.rps.toFixed(0)} req/s  p99 ${samples.at(-1)!.p99} ms`);
+        }
+      }
+    }
+  } finally {
+    for (const { target } of clusters) await target.stop();
   }
   return results;
 }

@@ -643,6 +643,26 @@ describe('two worker processes (server/cluster.ts, CYBERID_WORKERS=2) on one por
     expect(provider.stderr()).toBe('');
   }, 90_000);
 
+  (withRedis ? it : it.skip)('a serving worker killed with SIGKILL is replaced by a new one that serves; the cluster still stops cleanly', async () => {
+    redis ??= await startRedis();
+    const provider = await spawnProvider({ CYBERID_WORKERS: '2', PORT: String(await freePort()), REDIS_URL: redis.url }, 'server/cluster.ts');
+    const listeningPids = () => new Set(logEntries(provider.stdout()).filter((entry) => entry.msg === 'listening').map((entry) => entry.pid as number));
+    const [victim, survivor] = [...listeningPids()];
+    process.kill(victim!, 'SIGKILL');
+    await waitUntil(() => listeningPids().size === 3, 'a replacement worker serving', 30_000);
+    const died = logEntries(provider.stdout()).find((entry) => entry.msg === 'a worker died; starting another');
+    expect(died).toMatchObject({ role: 'primary', signal: 'SIGKILL' });
+    const replacement = [...listeningPids()].find((pid) => pid !== victim && pid !== survivor)!;
+    // New connections reach both the survivor and the replacement.
+    for (let i = 0; i < 4; i += 1) expect((await getOnFreshConnection(`${provider.url}/healthz`)).status).toBe(200);
+    const healthServedBy = new Set(logEntries(provider.stdout()).filter((entry) => entry.msg === 'request' && entry.path === '/healthz').map((entry) => entry.pid));
+    expect(healthServedBy).toEqual(new Set([survivor, replacement]));
+
+    provider.child.kill('SIGTERM');
+    expect(await within(provider.exited, 'the cluster exiting')).toEqual({ code: 0, signal: null });
+    expect(logEntries(provider.stdout()).at(-1)).toMatchObject({ msg: 'cluster stopped', exitCode: 0 });
+  }, 90_000);
+
   (withRedis ? it : it.skip)('SIGTERM while the first worker is still starting: no further worker is started, the starting one stops once up, and the primary exits 0', async () => {
     redis ??= await startRedis();
     const dataDir = tempDataDir();

@@ -13,7 +13,7 @@ import { describeMachine } from './machine.ts';
 import { formatReport, type Report, type StoreReport } from './report.ts';
 import { argon2Bound, signInLoad, type SignInSample } from './sign-in.ts';
 import { SmsSink, startBare, startCyberId, type Target } from './targets.ts';
-import { createWorkspace, enrolPeople, PASSWORD, type BenchPerson, type Workspace } from './workspace.ts';
+import { createWorkspace, enrolPeople, removeWorkspace, PASSWORD, type BenchPerson, type Workspace } from './workspace.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -122,6 +122,7 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${base}.md`, table);
   process.stdout.write(`${table}\nwritten: ${base}.json, ${base}.md\n`);
+  removeWorkspace(workspace);
 }
 
 /** Signs in once at each provider, then alternates bare and Cyber ID, scenario by scenario, round by round. */

@@ -8,7 +8,7 @@ import { startRedis, type RedisServer } from '../test/support/redis.ts';
 import { ACCEPTS, PlatformSession, prepareSupplies, requestsFor, run, type Scenario } from './load.ts';
 import { describeMachine } from './machine.ts';
 import { SmsSink, startCyberId } from './targets.ts';
-import { createWorkspace, enrolPeople, PASSWORD } from './workspace.ts';
+import { createWorkspace, enrolPeople, removeWorkspace, PASSWORD } from './workspace.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -113,6 +113,7 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${base}.md`, table);
   process.stdout.write(`${table}\nwritten: ${base}.json, ${base}.md\n`);
+  removeWorkspace(workspace);
 }
 
 /**

@@ -2,7 +2,7 @@
 // for each, and enrolled people for the interactive sign-in (created directly through the identity domain, since
 // enrolling hundreds of people through the document and face steps would measure enrolment, not sign-in).
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
@@ -34,8 +34,10 @@ export interface BenchPerson {
   phone: string;
 }
 
+/** A temporary data directory (the providers' logs, the SQLite file): kept after a failed run, for its logs. */
 export async function createWorkspace(): Promise<Workspace> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cyberid-bench-'));
+  process.stderr.write(`workspace ${dir} (the providers' logs; removed after a successful run)\n`);
   const registration = {
     client_id: PLATFORM.clientId,
     client_secret: PLATFORM.clientSecret,
@@ -92,4 +94,9 @@ export async function enrolPeople(workspace: Workspace, count: number, onProgres
     await store.close();
   }
   return people;
+}
+
+/** After a successful run: a bench's data directory grows to hundreds of MiB. */
+export function removeWorkspace(workspace: Workspace): void {
+  rmSync(workspace.dir, { recursive: true, force: true });
 }

@@ -2,12 +2,11 @@
 // Rates are averaged over the rounds; p50 is averaged and p99 is the worst round's.
 import type { Sample } from './load.ts';
 import type { Machine } from './machine.ts';
-import type { SignInSample } from './sign-in.ts';
 
 export interface StoreReport {
   store: string;
   scenarios: Record<string, { bare: Sample[]; cyberid: Sample[] }>;
-  signIn: { argon2Bound: SignInSample[]; signIns: SignInSample[] };
+  signIn: { argon2Bound: Sample[]; signIns: Sample[] };
 }
 
 export interface Report {

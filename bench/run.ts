@@ -11,7 +11,7 @@ import { startRedis, type RedisServer } from '../test/support/redis.ts';
 import { ACCEPTS, PlatformSession, prepareSupplies, requestsFor, run, SCENARIOS, type Sample, type Scenario, type Supplies } from './load.ts';
 import { describeMachine } from './machine.ts';
 import { formatReport, type Report, type StoreReport } from './report.ts';
-import { argon2Bound, signInLoad, type SignInSample } from './sign-in.ts';
+import { argon2Bound, signInLoad } from './sign-in.ts';
 import { SmsSink, startBare, startCyberId, type Target } from './targets.ts';
 import { createWorkspace, enrolPeople, removeWorkspace, PASSWORD, type BenchPerson, type Workspace } from './workspace.ts';
 
@@ -166,8 +166,8 @@ async function measureStore(store: string, bare: Target, cyber: Target, people: 
     }
   }
 
-  const bound: SignInSample[] = [];
-  const signIns: SignInSample[] = [];
+  const bound: Sample[] = [];
+  const signIns: Sample[] = [];
   for (let round = 1; round <= (args['no-sign-in'] ? 0 : ROUNDS); round += 1) {
     bound.push(await argon2Bound(SIGN_IN_SECONDS, CONNECTIONS));
     progress(`[${store}] round ${round}/${ROUNDS} argon2 bound ${bound.at(-1)!.rps.toFixed(1)} verifications/s`);

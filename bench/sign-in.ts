@@ -3,21 +3,13 @@
 // (server/identity/passwords.ts), so the bound is how many argon2 verifications the machine does per second.
 import { hashPassword, verifyPassword } from '../server/identity/passwords.ts';
 import { FormBrowser } from '../test/support/browser.ts';
-import { PlatformSession } from './load.ts';
+import { PlatformSession, type Sample } from './load.ts';
 import type { SmsSink, Target } from './targets.ts';
 import { PASSWORD, type BenchPerson } from './workspace.ts';
 
-export interface SignInSample {
-  rps: number;
-  p50: number;
-  p99: number;
-  ok: number;
-  failed: number;
-  firstFailure?: string;
-}
 
 /** argon2 verifications per second at `concurrency`, with the same parameters as the server, in this process. */
-export async function argon2Bound(seconds: number, concurrency: number): Promise<SignInSample> {
+export async function argon2Bound(seconds: number, concurrency: number): Promise<Sample> {
   const hash = await hashPassword(PASSWORD);
   return loop(seconds, concurrency, async () => {
     if (!await verifyPassword(hash, PASSWORD)) throw new Error('argon2 verification failed');
@@ -25,7 +17,7 @@ export async function argon2Bound(seconds: number, concurrency: number): Promise
 }
 
 /** Complete sign-ins per second at `concurrency`, each by the next person of `people` (one SMS each: see MAX_SENDS_PER_HOUR). */
-export async function signInLoad(target: Target, people: BenchPerson[], sms: SmsSink, seconds: number, concurrency: number): Promise<SignInSample> {
+export async function signInLoad(target: Target, people: BenchPerson[], sms: SmsSink, seconds: number, concurrency: number): Promise<Sample> {
   let next = 0;
   return loop(seconds, concurrency, async () => {
     const person = people[next++];
@@ -38,7 +30,7 @@ export async function signInLoad(target: Target, people: BenchPerson[], sms: Sms
   });
 }
 
-async function loop(seconds: number, concurrency: number, task: () => Promise<void>): Promise<SignInSample> {
+async function loop(seconds: number, concurrency: number, task: () => Promise<void>): Promise<Sample> {
   const latencies: number[] = [];
   let failed = 0;
   let firstFailure: string | undefined;

@@ -30,7 +30,7 @@ import { adminApi, type AdminApiDependencies } from './admin/api.ts';
 import { hideSecretHashes, plainSecretOnUpdate, singleUseInitialAccessTokens } from './admin/registration.ts';
 import { recordDisclosures } from './disclosures.ts';
 import type { Logger } from './logger.ts';
-import type { Metrics } from './metrics.ts';
+import { routeOf, type Metrics } from './metrics.ts';
 import { Connections } from './portal/connections.ts';
 import { PORTAL_CLIENT_ID, type PortalClient } from './portal/first-party.ts';
 import { portalRoutes } from './portal/routes.ts';
@@ -174,7 +174,7 @@ function refuse(ctx: Context, status: number, code: string, description: string)
   else ctx.body = { error: code, error_description: description };
 }
 
-/** Request id, access log (path only: query strings can carry personal data), security headers, friendly 404. */
+/** Request id, access log (route and path, never the query string: it can carry personal data), security headers, friendly 404. */
 function requestContext(logger: Logger, production: boolean) {
   return async (ctx: Context, next: Next) => {
     const started = performance.now();
@@ -203,7 +203,11 @@ function requestContext(logger: Logger, production: boolean) {
       status = (error as { status?: number }).status ?? 500; // Koa answers it after this middleware
       throw error;
     } finally {
-      logger.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) }, 'request');
+      // The raw path only when one of our routes answered it: a path nobody serves, or one refused, is whatever the
+      // client typed (a phone number, say). The route template always.
+      const route = routeOf(ctx);
+      const path = route && status !== undefined && status < 400 ? ctx.path : undefined;
+      logger.info({ requestId: ctx.state.requestId, method: ctx.method, route, path, status, ms: Math.round(performance.now() - started) }, 'request');
     }
   };
 }

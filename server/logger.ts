@@ -1,5 +1,6 @@
-// Structured JSON logs. Nothing personal goes in: request logs carry the path without its query string,
-// and credentials in headers are redacted should a log call ever include them.
+// Structured JSON logs. Nothing personal goes in: request logs carry the route template, the path only when a route
+// answered it without error, never the query string; credentials in headers are redacted should a log call ever
+// include them.
 import { pino, type Logger as PinoLogger } from 'pino';
 
 export type Logger = PinoLogger;

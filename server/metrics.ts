@@ -22,6 +22,11 @@ type MetricJSON = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
 const ADAPTER_OPERATIONS = ['upsert', 'find', 'findByUserCode', 'findByUid', 'consume', 'destroy', 'revokeByGrantId'] as const;
 const TOKEN_TYPES = ['access_token', 'id_token', 'refresh_token'] as const;
 
+/** The route that took the request: its template (`/interaction/:uid/login`) or oidc-provider's name for it. */
+export function routeOf(ctx: Context & { oidc?: { route?: string } }): string | undefined {
+  return ctx._matchedRoute?.toString() ?? ctx.oidc?.route;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Histogram({
@@ -78,7 +83,7 @@ export class Metrics {
       try {
         await next();
       } finally {
-        stop({ route: ctx._matchedRoute?.toString() ?? ctx.oidc?.route ?? 'other', status: String(ctx.status) });
+        stop({ route: routeOf(ctx) ?? 'other', status: String(ctx.status) });
       }
     };
   }

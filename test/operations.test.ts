@@ -230,6 +230,18 @@ describe('/metrics after real sign-ins, a refusal and token calls (embedded stor
     expect(routes.filter((route) => /[?=&%]|no-such-page/.test(route))).toEqual([]);
   });
 
+  it('the access log names the route of every request, and the path only when a route answered it: the probes carrying personal data leave none of it', () => {
+    const requests = logEntries(provider.stdout()).filter((entry) => entry.msg === 'request');
+    const refused = requests.filter((entry) => entry.status === 404);
+    expect(refused.length).toBeGreaterThanOrEqual(5);
+    for (const entry of refused) expect(entry.path).toBeUndefined();
+    expect(refused.filter((entry) => entry.route === '/static/:file')).toHaveLength(1);
+    expect(requests).toEqual(expect.arrayContaining([expect.objectContaining({ method: 'GET', route: endpoints.userinfo, path: endpoints.userinfo, status: 200 })]));
+    const { networkNumber, phone, password } = provider.adult;
+    const personal = [networkNumber, networkNumber.replace(/-/g, ''), encodeURIComponent(networkNumber), phone, phone.replace(/\D/g, '').slice(-11), password];
+    for (const entry of requests) for (const value of personal) expect(JSON.stringify(entry)).not.toContain(value);
+  });
+
   it('counts sign-in attempts by method and outcome: two password successes and the wrong password', () => {
     expect(after.types.get('cyberid_sign_in_attempts_total')).toBe('counter');
     expect(moved('cyberid_sign_in_attempts_total', { method: 'pwd', outcome: 'success' })).toBe(2);
@@ -352,7 +364,21 @@ const spawned: { child: ChildProcess; exited: Promise<unknown>; dataDir: string 
 const ADULT_LINE = /^\s+adult.*network number (\S+)\s+phone (\S+)\s+password (\S+)/m;
 
 /** `server/main.ts` as `npm start` runs it, or `server/cluster.ts` (`npm run start:cluster`), ready once its primary says so. */
-async function spawnProvider(env: Record<string, string> = {}, script: 'server/main.ts' | 'server/cluster.ts' = 'server/main.ts'): Promise<ChildProvider> {
+/** Ends (SIGKILL) every child a test left running and removes its data directory. */
+async function endSpawned(): Promise<void> {
+  for (const { child, exited, dataDir } of spawned.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    removeDataDir(dataDir);
+  }
+}
+
+type Script = 'server/main.ts' | 'server/cluster.ts';
+
+/** The server as `npm start` (or `npm run start:cluster`) runs it, on a fresh data directory, not yet waited for. */
+function spawnServer(env: Record<string, string>, script: Script): Omit<ChildProvider, 'url' | 'port' | 'adult'> {
   const dataDir = tempDataDir();
   const child = spawn(process.execPath, [script], {
     cwd: ROOT,
@@ -366,19 +392,22 @@ async function spawnProvider(env: Record<string, string> = {}, script: 'server/m
   let stderr = '';
   child.stdout!.on('data', (chunk) => { stdout += chunk; });
   child.stderr!.on('data', (chunk) => { stderr += chunk; });
+  return { dataDir, child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+async function spawnProvider(env: Record<string, string> = {}, script: Script = 'server/main.ts'): Promise<ChildProvider> {
+  const started = spawnServer(env, script);
+  const log = () => logEntries(started.stdout());
   // The JSON log and the banner are written by different streams: wait for both.
-  const listening = () => logEntries(stdout).find((entry) => entry.msg === 'listening');
-  const ready = () => script === 'server/main.ts' || logEntries(stdout).some((entry) => entry.msg === 'every worker is serving');
+  const listening = () => log().find((entry) => entry.msg === 'listening');
+  const ready = () => script === 'server/main.ts' || log().some((entry) => entry.msg === 'every worker is serving');
   await waitUntil(() => {
-    if (child.exitCode !== null) throw new Error(`provider exited with ${child.exitCode}\n${stdout}\n${stderr}`);
-    return listening() !== undefined && ready() && ADULT_LINE.test(stdout);
+    if (started.child.exitCode !== null) throw new Error(`provider exited with ${started.child.exitCode}\n${started.stdout()}\n${started.stderr()}`);
+    return listening() !== undefined && ready() && ADULT_LINE.test(started.stdout());
   }, 'the provider listening with its demo people', 30_000);
   const url = listening()!.url as string;
-  const [, networkNumber, phone, password] = stdout.match(ADULT_LINE)!;
-  return {
-    url, port: Number(new URL(url).port), dataDir, adult: { networkNumber: networkNumber!, phone: phone!, password: password! },
-    child, exited, stdout: () => stdout, stderr: () => stderr,
-  };
+  const [, networkNumber, phone, password] = started.stdout().match(ADULT_LINE)!;
+  return { ...started, url, port: Number(new URL(url).port), adult: { networkNumber: networkNumber!, phone: phone!, password: password! } };
 }
 
 interface RawResponse {
@@ -487,15 +516,7 @@ async function terminate(target: ChildProvider): Promise<void> {
 }
 
 describe('SIGTERM: graceful stop of `node server/main.ts`', () => {
-  afterEach(async () => {
-    for (const { child, exited, dataDir } of spawned.splice(0)) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-      removeDataDir(dataDir);
-    }
-  });
+  afterEach(endSpawned);
 
   it('answers every request in flight at the signal in full with Connection: close, refuses new connections, closes idle ones, and exits 0', async () => {
     const provider = await spawnProvider();
@@ -594,13 +615,7 @@ describe('two worker processes (server/cluster.ts, CYBERID_WORKERS=2) on one por
   let redis: RedisServer | undefined;
 
   afterAll(async () => {
-    for (const { child, exited, dataDir } of spawned.splice(0)) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-      removeDataDir(dataDir);
-    }
+    await endSpawned();
     await redis?.stop();
   });
 
@@ -665,24 +680,14 @@ describe('two worker processes (server/cluster.ts, CYBERID_WORKERS=2) on one por
 
   (withRedis ? it : it.skip)('SIGTERM while the first worker is still starting: no further worker is started, the starting one stops once up, and the primary exits 0', async () => {
     redis ??= await startRedis();
-    const dataDir = tempDataDir();
-    const child = spawn(process.execPath, ['server/cluster.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: String(await freePort()), CYBERID_DEMO_SITE_PORT: '0', LOG_LEVEL: 'info', CYBERID_DATA_DIR: dataDir, CYBERID_WORKERS: '2', REDIS_URL: redis.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    keepSuiteLog(child, 'provider');
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    spawned.push({ child, exited, dataDir });
-    let stdout = '';
-    child.stdout!.on('data', (chunk) => { stdout += chunk; });
+    const { child, exited, dataDir, stdout } = spawnServer({ PORT: String(await freePort()), CYBERID_WORKERS: '2', REDIS_URL: redis.url }, 'server/cluster.ts');
     // The worker opens the embedded store early in its start and announces itself ('listening') at the end.
     await waitUntil(() => existsSync(path.join(dataDir, 'cyberid.sqlite')), 'the first worker opening its store');
-    expect(logEntries(stdout).some((entry) => entry.msg === 'listening')).toBe(false);
+    expect(logEntries(stdout()).some((entry) => entry.msg === 'listening')).toBe(false);
     child.kill('SIGTERM');
 
     expect(await within(exited, 'the cluster exiting', 30_000)).toEqual({ code: 0, signal: null });
-    const log = logEntries(stdout);
+    const log = logEntries(stdout());
     expect(new Set(log.filter((entry) => entry.msg === 'listening').map((entry) => entry.pid)).size).toBe(1);
     expect(log.filter((entry) => entry.msg === 'stopped')).toHaveLength(1);
     expect(log.some((entry) => entry.msg === 'every worker is serving')).toBe(false);

@@ -190,19 +190,17 @@ async function measureScale(workspace: Workspace, redis: RedisServer, people: Pe
     for (const [key, workers] of [['one', 1], ['two', 2]] as const) {
       clusters.push({ key, workers, target: await startCyberId(workspace, { label: `redis-${workers}-workers`, smsUrl: sms.url, nodeArgs: NODE_ARGS, logLevel: args['log-level'], redisUrl: redis.url, workers }) });
     }
-    const prepared = await Promise.all(clusters.map(async ({ target }) => {
+    const measured = await Promise.all(clusters.map(async (cluster) => {
       const [person] = people.take(1);
-      const session = await PlatformSession.signIn(target, { identifier: person!.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person!.phone) });
-      return { session, supplies: await prepareSupplies(session, person!, sms) };
+      const session = await PlatformSession.signIn(cluster.target, { identifier: person!.networkNumber, password: PASSWORD, oneTimeCode: () => sms.take(person!.phone) });
+      return { ...cluster, session, supplies: await prepareSupplies(session, person!, sms) };
     }));
     for (const scenario of ['token', 'userinfo'] as const) {
-      for (const [i, { target }] of clusters.entries()) {
-        const { session, supplies } = prepared[i]!;
+      for (const { target, session, supplies } of measured) {
         await run(target, requestsFor(scenario, target, { ...supplies, codes: await session.mintCodes(FIRST_CODE_RATE) }), { connections: CONNECTIONS, seconds: 1 });
       }
       for (let round = 1; round <= ROUNDS; round += 1) {
-        for (const [i, { key, workers, target }] of clusters.entries()) {
-          const { session, supplies } = prepared[i]!;
+        for (const { key, workers, target, session, supplies } of measured) {
           const samples = results[key][scenario] ??= [];
           if (scenario === 'token') supplies.codes = await session.mintCodes(Math.ceil(SECONDS * 1.3 * (samples.at(-1)?.rps ?? FIRST_CODE_RATE)));
           samples.push(await run(target, requestsFor(scenario, target, supplies), { connections: CONNECTIONS, seconds: SECONDS, onTick: ticker(`${scenario} ${workers} worker(s)`) }));

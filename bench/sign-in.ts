@@ -7,7 +7,6 @@ import { PlatformSession, type Sample } from './load.ts';
 import type { SmsSink, Target } from './targets.ts';
 import { PASSWORD, type BenchPerson } from './workspace.ts';
 
-
 /** argon2 verifications per second at `concurrency`, with the same parameters as the server, in this process. */
 export async function argon2Bound(seconds: number, concurrency: number): Promise<Sample> {
   const hash = await hashPassword(PASSWORD);

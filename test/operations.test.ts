@@ -4,7 +4,8 @@
 //   redemption, userinfo and a refresh — moves each of Cyber ID's series by exactly what happened: request latency
 //   by route template, sign-in attempts, tokens issued, consent decisions, store operations; the default process
 //   metrics are there; and no label value anywhere carries a raw path, a query string, an interaction id, a code, a
-//   token or the person's network number, phone or password.
+//   token or the person's network number, phone or password; the access log keeps the path only of requests a
+//   route answered without error.
 // - /healthz is liveness, /readyz is readiness: on the embedded store and on SQLite + Redis, where a real
 //   redis-server is stopped under the running server (503, `redis: down`, while /healthz and /metrics still answer)
 //   and started again on the same port (ready again, same process, no restart).
@@ -14,7 +15,8 @@
 //   whose body never comes is cut after the grace period, with a warning, and the process still exits 0.
 // - `server/cluster.ts` with two workers on one port and a real redis-server: both workers serve, a token issued
 //   through one is honoured by each, the primary's CYBERID_CLUSTER_METRICS_PORT sums both workers' metrics, and
-//   SIGTERM stops both workers gracefully before the primary exits 0.
+//   SIGTERM stops both workers gracefully before the primary exits 0; a worker killed with SIGKILL is replaced; a
+//   SIGTERM while the first worker is still starting starts no other worker and the primary still exits 0.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -363,7 +365,6 @@ interface ChildProvider {
 const spawned: { child: ChildProcess; exited: Promise<unknown>; dataDir: string }[] = [];
 const ADULT_LINE = /^\s+adult.*network number (\S+)\s+phone (\S+)\s+password (\S+)/m;
 
-/** `server/main.ts` as `npm start` runs it, or `server/cluster.ts` (`npm run start:cluster`), ready once its primary says so. */
 /** Ends (SIGKILL) every child a test left running and removes its data directory. */
 async function endSpawned(): Promise<void> {
   for (const { child, exited, dataDir } of spawned.splice(0)) {
@@ -395,6 +396,7 @@ function spawnServer(env: Record<string, string>, script: Script): Omit<ChildPro
   return { dataDir, child, exited, stdout: () => stdout, stderr: () => stderr };
 }
 
+/** `server/main.ts` as `npm start` runs it, or `server/cluster.ts` (`npm run start:cluster`), ready once its primary says so. */
 async function spawnProvider(env: Record<string, string> = {}, script: Script = 'server/main.ts'): Promise<ChildProvider> {
   const started = spawnServer(env, script);
   const log = () => logEntries(started.stdout());

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { openStore } from '../adapters/index.ts';
 import { StoreSetupError, type Store } from '../adapters/types.ts';
 import { mountApp } from './app.ts';
+import { answerClientErrors } from './client-errors.ts';
 import { gracefulServer } from './graceful-close.ts';
 import { ClientsFileError, readClientsFile, registerClients } from './clients-file.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -57,6 +58,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
   const cleanup: (() => Promise<void>)[] = [() => store.close()];
   let handler: Handler = notReady;
   const server = createServer((req, res) => handler(req, res));
+  answerClientErrors(server);
   try {
     const cipher = new AttributeCipher(secrets.encryptionKey);
     const hasher = new LookupHasher(secrets.lookupSecret);

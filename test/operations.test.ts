@@ -19,7 +19,7 @@
 //   SIGTERM while the first worker is still starting starts no other worker and the primary still exits 0.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -242,6 +242,26 @@ describe('/metrics after real sign-ins, a refusal and token calls (embedded stor
     const { networkNumber, phone, password } = provider.adult;
     const personal = [networkNumber, networkNumber.replace(/-/g, ''), encodeURIComponent(networkNumber), phone, phone.replace(/\D/g, '').slice(-11), password];
     for (const entry of requests) for (const value of personal) expect(JSON.stringify(entry)).not.toContain(value);
+  });
+
+  it('a request the HTTP parser refuses (an unknown method) while its 1 MiB body is still coming gets its 400, on a fresh and on a kept-alive connection', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string) => new Promise<number | string>((resolve) => {
+      let status: number | undefined;
+      const request = httpRequest(`${provider.url}/healthz`, { method, agent, headers: { 'content-length': String(2 ** 20) } }, (response) => {
+        status = response.statusCode;
+        response.resume().on('end', () => resolve(status!));
+      });
+      request.on('error', (error: NodeJS.ErrnoException) => { if (status === undefined) resolve(error.code ?? error.message); });
+      request.end(Buffer.alloc(2 ** 20, 'a'));
+    });
+    try {
+      expect(await send('FUZZ')).toBe(400);
+      expect(await send('PUT')).toBe(404); // answered without reading the body; the connection stays open
+      expect(await send('FUZZ')).toBe(400);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('counts sign-in attempts by method and outcome: two password successes and the wrong password', () => {

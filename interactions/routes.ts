@@ -21,8 +21,6 @@ import { signInRoutes, type SignInDependencies } from './sign-in-routes.ts';
 export interface InteractionDependencies extends Omit<SignInDependencies, 'kit'> {
   provider: Provider;
   admission: PlatformAdmission;
-  /** Cyber ID's own clients (the portal): the person is not asked to consent to show them their own account. */
-  firstPartyClients: ReadonlySet<string>;
 }
 
 const consentForm = z.object({

@@ -1,6 +1,7 @@
 // The approving device's page, /scan/:token, for two kinds of request. Scan to sign in: opened by scanning the
-// QR code on another browser's login page; the page names the platform and the browser that asked, and
-// approval needs the number shown on the other screen. Decoupled sign-in (CIBA): opened from the SMS link; the
+// QR code on another browser's login page; the page names the platform, when it asked and from which network (what
+// the server saw, never what the requester wrote), warns when that is not this device's network (then approval
+// needs a deliberate tick), and approval needs the number shown on the other screen. Decoupled sign-in (CIBA): opened from the SMS link; the
 // page names the platform, its binding message and what it will receive, and only the person it names can
 // answer. Either way the person must already be signed in here, at loa2 or above (and at the platform's
 // minimum level for CIBA, since the approval is the sign-in the platform gets).
@@ -11,8 +12,9 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { answerDecoupled } from '../server/ciba.ts';
 import type { Account, Accounts } from '../server/identity/accounts.ts';
-import { atLeast, isAcr, LOA2, type Acr } from '../server/identity/assurance.ts';
-import { claimsOfScopes } from '../server/identity/claims.ts';
+import { networkPrefix } from '../server/identity/activity.ts';
+import { atLeast, isAcr, LOA2, SCAN_AMR, type Acr } from '../server/identity/assurance.ts';
+import { chinaClock, claimsOfScopes } from '../server/identity/claims.ts';
 import type { DecoupledRequest, DecoupledSignIns } from '../server/identity/decoupled-sign-in.ts';
 import type { ClientPolicy } from '../server/policy.ts';
 import type { ScanRequest, ScanSignIns } from '../server/identity/scan-sign-in.ts';
@@ -38,10 +40,14 @@ const decisionForm = z.object({
   csrf: z.string().optional(),
   decision: z.enum(['approve', 'decline']),
   number: z.string().regex(/^\d{2}$/).optional(),
+  /** Ticked by the person when the requester is on another network: "the other screen is mine and in front of me". */
+  together: z.literal('yes').optional(),
 });
 
 /** What the page shows: the question, or why it cannot be asked, or the outcome. */
 type ScanPage = 'ask' | 'confirm' | 'signed_out' | 'not_strong_enough' | 'gone' | 'approved' | 'confirmed' | 'declined' | 'wrong_number' | 'locked';
+/** Shown with the question: an error when the person must tick that the other screen is theirs. */
+interface Ask { missingTogether?: boolean }
 
 interface SignedIn {
   account: Account;
@@ -54,22 +60,27 @@ export function scanApprovalRoutes({ provider, accounts, scans, decoupled, throt
   router.use(friendlyErrors(logger));
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
 
-  /** The person signed in on this device, at loa2 or above; or why not. */
+  /**
+   * The person signed in on this device, at loa2 or above and not by scanning (a relayed scan session must not
+   * approve further sign-ins); or why not.
+   */
   async function signedIn(ctx: Context): Promise<SignedIn | 'signed_out' | 'not_strong_enough'> {
     const session = await provider.Session.get(ctx);
     const account = session.accountId ? await accounts.findById(session.accountId) : undefined;
     if (account?.status !== 'active') return 'signed_out';
-    return isAcr(session.acr) && atLeast(session.acr, LOA2) ? { account, acr: session.acr, amr: session.amr ?? [] } : 'not_strong_enough';
+    const amr = session.amr ?? [];
+    return isAcr(session.acr) && atLeast(session.acr, LOA2) && !amr.includes(SCAN_AMR) ? { account, acr: session.acr, amr } : 'not_strong_enough';
   }
 
-  async function show(ctx: Context, page: ScanPage, request?: ScanRequest | DecoupledRequest, status = 200): Promise<void> {
+  async function show(ctx: Context, page: ScanPage, request?: ScanRequest | DecoupledRequest, status = 200, ask: Ask = {}): Promise<void> {
     const client = request ? await provider.Client.find(request.clientId) : undefined;
-    const scan = request && 'browser' in request ? request : undefined;
+    const scan = request && 'network' in request ? request : undefined;
     const confirm = request && 'authReqId' in request ? request : undefined;
     renderPage(ctx, 'scan', {
       page,
       platform: client ? (client.clientName ?? client.clientId) : undefined,
-      browser: scan?.browser,
+      asked: scan && { at: chinaClock(scan.createdAt), network: scan.network, apart: scan.network !== networkPrefix(ctx.ip) },
+      missingTogether: ask.missingTogether,
       choices: scan?.choices,
       bindingMessage: confirm?.bindingMessage,
       releases: confirm ? [...claimsOfScopes(confirm.scope.split(' '))] : undefined,
@@ -106,6 +117,7 @@ export function scanApprovalRoutes({ provider, accounts, scans, decoupled, throt
       logger.info({ event: 'scan.declined', client: request.clientId, requestId: ctx.state.requestId }, 'scan sign-in declined');
       return show(ctx, 'declined', request);
     }
+    if (request.network !== networkPrefix(ctx.ip) && body.together !== 'yes') return show(ctx, 'ask', request, 400, { missingTogether: true });
     const attempt = { account: who.account.id, ip: ctx.ip };
     const verdict = await throttle.verdict(attempt);
     if (!verdict.allowed) {

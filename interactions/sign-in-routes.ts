@@ -14,6 +14,7 @@ import { SIMULATED_SUBJECTS, SimulatedFaceVerifier, type FaceVerifier } from '..
 import type { OneTimeCodes } from '../server/identity/one-time-codes.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, passwordProblem, personalStrings } from '../server/identity/password-policy.ts';
 import { webauthnResponse, type Passkeys } from '../server/identity/passkeys.ts';
+import { chinaClock } from '../server/identity/claims.ts';
 import { maskPhone } from '../server/identity/sms.ts';
 import type { ScanSignIns } from '../server/identity/scan-sign-in.ts';
 import type { Attempt, CredentialThrottle, Verdict } from '../server/identity/throttle.ts';
@@ -37,6 +38,11 @@ export interface SignInDependencies {
   signIns: SignIns;
   scans: ScanSignIns;
   activity: SecurityActivity;
+  /**
+   * Cyber ID's own clients (the portal): the person is not asked to consent to show them their own account, and
+   * their fresh sign-ins (prompt=login, asked before a sensitive change) are never offered scan to sign in.
+   */
+  firstPartyClients: ReadonlySet<string>;
   logger: Logger;
   metrics: Metrics;
 }
@@ -52,7 +58,6 @@ const loginForm = z.object({
 const codeForm = z.object({ csrf: z.string().optional(), code: z.string().trim().max(16).default('') });
 const faceForm = z.object({ csrf: z.string().optional(), subject: z.enum(SIMULATED_SUBJECTS).optional() });
 const csrfOnly = z.object({ csrf: z.string().optional() });
-const newPasswordForm = z.object({ csrf: z.string().optional(), password: z.string().max(MAX_PASSWORD_LENGTH * 4).default(''), confirm: z.string().max(MAX_PASSWORD_LENGTH * 4).default('') });
 
 type FieldErrors = Partial<Record<string, string>>;
 interface PageState {
@@ -70,6 +75,15 @@ function acrRequestOf(interaction: Interaction, client: Client): AcrRequest {
     acrValues: typeof interaction.params.acr_values === 'string' ? interaction.params.acr_values : undefined,
     claimsAcr: claimsAcrOf(interaction),
   };
+}
+
+/**
+ * Scan to sign in can be relayed (docs/sign-in.md), so it is not offered when the portal asks for a fresh sign-in
+ * before a sensitive change: that one must happen on this device, with the password and a code or a passkey.
+ */
+function offersScan(interaction: Interaction, client: Client, firstPartyClients: ReadonlySet<string>): boolean {
+  const freshSignIn = String(interaction.params.prompt ?? '').split(' ').includes('login');
+  return !(freshSignIn && firstPartyClients.has(client.clientId));
 }
 
 /** The level this interaction must reach. */
@@ -91,7 +105,6 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     const account = progress && await accounts.findById(progress.accountId);
     if (!progress || account?.status !== 'active') return showIdentify(ctx, interaction, client, state);
     const step = nextStep(progress, requiredFor(interaction, client));
-    if (step === 'done' && account.passwordChangeRequired) return showNewPassword(ctx, interaction, client, state);
     if (step === 'done') return redirect(ctx, await complete(ctx, interaction, client, progress, account));
     if (step === 'code') {
       if (canReceiveCode(account) && progress.codeSentAt === undefined) await sendCode(interaction, account, progress);
@@ -112,8 +125,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   /** Where the browser goes after a proven factor: the next step, or back to the platform's flow. */
   async function advance(ctx: Context, interaction: Interaction, client: Client, progress: SignInProgress, account: Account): Promise<string> {
     const step = nextStep(progress, requiredFor(interaction, client));
-    // After "this wasn't me", the sign-in ends with choosing a new password (a page of its own).
-    if (step === 'done' && !account.passwordChangeRequired) return complete(ctx, interaction, client, progress, account);
+    if (step === 'done') return complete(ctx, interaction, client, progress, account);
     if (step === 'code' && canReceiveCode(account) && progress.codeSentAt === undefined) await sendCode(interaction, account, progress);
     return `/interaction/${interaction.uid}`;
   }
@@ -139,7 +151,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   /** A failed credential check: counted per account and address; may lock them. */
   async function failed(ctx: Context, attempt: Attempt, method: Factor, interaction: Interaction): Promise<Verdict> {
     metrics.signIns.inc({ method, outcome: 'failure' });
-    const verdict = await throttle.failed(attempt);
+    const verdict = await throttle.failed(attempt, { code: method === 'sms' });
     if (attempt.account && !attempt.account.startsWith('unknown:')) {
       const detail = { method, platform: String(interaction.params.client_id) };
       await activity.record(attempt.account, 'sign_in_failed', originOf(ctx), detail);
@@ -149,8 +161,10 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     return verdict;
   }
 
+  /** The lock page says when the lock lifts, as a clock time and in minutes, and offers recovery. */
   function locked(verdict: Exclude<Verdict, { allowed: true }>): PageState {
-    return { status: 429, retryAfter: verdict.retryAfter, params: { minutes: String(Math.ceil(verdict.retryAfter / 60)) } };
+    const until = chinaClock(Date.now() + verdict.retryAfter * 1000);
+    return { status: 429, retryAfter: verdict.retryAfter, params: { minutes: String(Math.ceil(verdict.retryAfter / 60)), until } };
   }
 
   async function progressOf(interaction: Interaction): Promise<{ progress: SignInProgress; account: Account } | undefined> {
@@ -160,7 +174,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   }
 
   // Reloading or going back to a form's address (a GET) returns to the interaction's current step.
-  router.get(['/login', '/code', '/code/resend', '/face', '/new-password'], (ctx) => kit.backToInteraction(ctx));
+  router.get(['/login', '/code', '/code/resend', '/face'], (ctx) => kit.backToInteraction(ctx));
 
   router.post('/login', form, async (ctx) => {
     const body = loginForm.parse(ctx.request.body ?? {});
@@ -204,7 +218,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     if (!/^\d{6}$/.test(body.code)) return showCode(ctx, interaction, client, account, { fieldErrors: { code: 'login.error.code_format' }, status: 400 });
 
     const attempt = { account: account.id, ip: ctx.ip };
-    const verdict = await throttle.verdict(attempt);
+    const verdict = await throttle.verdict(attempt, { code: true });
     if (!verdict.allowed) return showCode(ctx, interaction, client, account, locked(verdict));
     const checked = await codes.check(`sign-in:${interaction.uid}`, account.identity.phone!, body.code);
     if (checked.result === 'ok') {
@@ -255,22 +269,6 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     return showFace(ctx, interaction, client, { fieldErrors: { subject: result.live ? 'login.error.face_mismatch' : 'login.error.face_not_live' }, status: 401 });
   });
 
-  router.post('/new-password', form, async (ctx) => {
-    const body = newPasswordForm.parse(ctx.request.body ?? {});
-    const interaction = await kit.load(ctx, body.csrf);
-    const current = interaction.prompt.name === 'login' ? await progressOf(interaction) : undefined;
-    if (!current?.account.passwordChangeRequired) return kit.backToInteraction(ctx);
-    const { progress, account } = current;
-    const client = await kit.clientOf(interaction);
-    if (nextStep(progress, requiredFor(interaction, client)) !== 'done') return kit.backToInteraction(ctx);
-    const problem = passwordProblem(body.password, personalStrings(account.identity));
-    if (problem) return showNewPassword(ctx, interaction, client, { fieldErrors: { password: `enrol.error.password_${problem}` }, status: 400 });
-    if (body.password !== body.confirm) return showNewPassword(ctx, interaction, client, { fieldErrors: { confirm: 'enrol.error.invalid.confirm' }, status: 400 });
-    await accounts.changePassword(account.id, body.password);
-    await activity.record(account.id, 'password_changed', originOf(ctx));
-    return redirect(ctx, await complete(ctx, interaction, client, progress, { ...account, passwordChangeRequired: false }));
-  });
-
   // Passkey sign-in (the network credential), driven by /static/passkey.js; JSON in and out.
   router.post('/passkey/options', json, async (ctx) => {
     const interaction = await kit.load(ctx, ctx.get('x-csrf-token'));
@@ -306,11 +304,12 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   router.get('/scan', answersJson, async (ctx) => {
     const interaction = await kit.load(ctx);
     if (interaction.prompt.name !== 'login') return jsonAnswer(ctx, 409, { error: 'wrong_step' });
+    const client = await kit.clientOf(interaction);
+    if (!offersScan(interaction, client, deps.firstPartyClients)) return jsonAnswer(ctx, 409, { error: 'wrong_step' });
     const collected = await scans.collect(interaction.uid);
     if (collected.status !== 'approved') return jsonAnswer(ctx, 200, { status: collected.status });
     const account = await accounts.findById(collected.accountId);
     if (account?.status !== 'active') return jsonAnswer(ctx, 200, { status: 'declined' });
-    const client = await kit.clientOf(interaction);
     const progress = await signIns.prove(interaction.uid, account.id, 'mca');
     return jsonAnswer(ctx, 200, { status: 'approved', redirect_to: await advance(ctx, interaction, client, progress, account) });
   });
@@ -318,23 +317,22 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   async function showIdentify(ctx: Context, interaction: Interaction, client: Client, state: PageState): Promise<void> {
     const fieldErrors = state.fieldErrors ?? {};
     const errors: { field: string; key: string; params?: Record<string, string> }[] = Object.entries(fieldErrors).map(([field, key]) => ({ field, key: key! }));
-    if (state.status === 429) errors.push({ field: 'identifier', key: 'login.error.locked', params: state.params! });
-    const scan = await scans.start(interaction.uid, client.clientId, ctx.get('user-agent'));
-    const scanUrl = `${deps.issuer}/scan/${scan.token}`;
+    if (state.status === 429) errors.push({ field: 'identifier', key: 'login.error.locked_until', params: state.params! });
+    const scan = offersScan(interaction, client, deps.firstPartyClients) ? await scans.start(interaction.uid, client.clientId, ctx.ip) : undefined;
     render(ctx, interaction, 'login', {
       ...common(ctx, interaction, client, state),
       identifier: state.identifier ?? '',
       fieldErrors,
       errors,
       focus: fieldErrors.identifier || !state.identifier ? 'identifier' : 'password',
-      scan: { image: `data:image/svg+xml;base64,${Buffer.from(renderSVG(scanUrl, { border: 2 })).toString('base64')}`, match: scan.match, pollPath: `/interaction/${interaction.uid}/scan` },
+      scan: scan && { image: `data:image/svg+xml;base64,${Buffer.from(renderSVG(`${deps.issuer}/scan/${scan.token}`, { border: 2 })).toString('base64')}`, match: scan.match, pollPath: `/interaction/${interaction.uid}/scan` },
     }, state);
   }
 
   function showCode(ctx: Context, interaction: Interaction, client: Client, account: Account, state: PageState): void {
     const fieldErrors = state.fieldErrors ?? {};
     const errors: { field: string; key: string; params?: Record<string, string> }[] = Object.entries(fieldErrors).map(([field, key]) => ({ field, key: key!, params: state.params }));
-    if (state.status === 429 && state.params?.minutes) errors.push({ field: 'code', key: 'login.error.locked', params: state.params });
+    if (state.status === 429 && state.params?.minutes) errors.push({ field: 'code', key: 'login.error.locked_until', params: state.params });
     render(ctx, interaction, 'login-code', {
       ...common(ctx, interaction, client, state),
       phone: account.identity.phone ? maskPhone(account.identity.phone) : undefined,
@@ -348,23 +346,13 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   function showFace(ctx: Context, interaction: Interaction, client: Client, state: PageState): void {
     const fieldErrors = state.fieldErrors ?? {};
     const errors: { field: string; key: string; params?: Record<string, string> }[] = Object.entries(fieldErrors).map(([field, key]) => ({ field, key: key! }));
-    if (state.status === 429) errors.push({ field: 'subject', key: 'login.error.locked', params: state.params! });
+    if (state.status === 429) errors.push({ field: 'subject', key: 'login.error.locked_until', params: state.params! });
     render(ctx, interaction, 'login-face', {
       ...common(ctx, interaction, client, state),
       simulated: faces instanceof SimulatedFaceVerifier,
       subjects: SIMULATED_SUBJECTS,
       fieldErrors,
       errors,
-    }, state);
-  }
-
-  function showNewPassword(ctx: Context, interaction: Interaction, client: Client, state: PageState): void {
-    const fieldErrors = state.fieldErrors ?? {};
-    render(ctx, interaction, 'login-new-password', {
-      ...common(ctx, interaction, client, state),
-      minLength: MIN_PASSWORD_LENGTH,
-      fieldErrors,
-      errors: Object.entries(fieldErrors).map(([field, key]) => ({ field, key: key!, params: { min: String(MIN_PASSWORD_LENGTH) } })),
     }, state);
   }
 
@@ -375,7 +363,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
       base: `/interaction/${interaction.uid}`,
       csrf: csrfToken(ctx),
       needsFace: required === LOA3,
-      lockedFor: state.params?.minutes,
+      locked: state.status === 429 && state.params?.until !== undefined,
     };
   }
 

@@ -25,6 +25,8 @@ import { ScanSignIns } from './identity/scan-sign-in.ts';
 import { CredentialThrottle } from './identity/throttle.ts';
 import type { Passkeys } from './identity/passkeys.ts';
 import type { SecurityActivity } from './identity/activity.ts';
+import type { SecurityNotifications } from './identity/notifications.ts';
+import type { IdentityRegistry } from './identity/registry.ts';
 import type { DisclosureLedger } from './identity/ledger.ts';
 import { adminApi, type AdminApiDependencies } from './admin/api.ts';
 import { hideSecretHashes, plainSecretOnUpdate, singleUseInitialAccessTokens } from './admin/registration.ts';
@@ -50,6 +52,9 @@ export interface AppDependencies {
   faces: FaceVerifier;
   ledger: DisclosureLedger;
   activity: SecurityActivity;
+  notifications: SecurityNotifications;
+  /** The population registry, for identity re-proof in account recovery. */
+  registry: IdentityRegistry;
   portalClient: PortalClient;
   logger: Logger;
   metrics: Metrics;
@@ -71,7 +76,7 @@ const STATIC_FILES: Record<string, { type: string; body: Buffer }> = {
 };
 
 export function mountApp(deps: AppDependencies): void {
-  const { provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, faces, ledger, activity, logger, metrics, production } = deps;
+  const { provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, faces, ledger, activity, notifications, logger, metrics, production } = deps;
   (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logUnhandled(logger, error, ctx));
 
   provider.use(requestContext(logger, production));
@@ -124,7 +129,7 @@ export function mountApp(deps: AppDependencies): void {
   const connections = new Connections({ provider, store, ledger, firstPartyClients: FIRST_PARTY_CLIENTS, logger });
   provider.use(under('/account', portalRoutes({
     provider, issuer, store, client: deps.portalClient, accounts, passkeys, codes, throttle, guardianship, admission,
-    connections, ledger, activity, platformName, logger,
+    connections, ledger, activity, notifications, platformName, logger,
   }).routes()));
   provider.use(under('/guardian', guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes()));
 }

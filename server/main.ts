@@ -25,6 +25,7 @@ import { HttpIdentityRegistry, readSimulationSeed, SimulatedRegistry, type Ident
 import { DecoupledSignIns } from './identity/decoupled-sign-in.ts';
 import { HttpSmsSender, OutboxSmsSender, type SmsSender } from './identity/sms.ts';
 import { SecurityActivity } from './identity/activity.ts';
+import { SecurityNotifications } from './identity/notifications.ts';
 import { DisclosureLedger } from './identity/ledger.ts';
 import { resolveSecrets } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -109,6 +110,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     };
     const ledger = new DisclosureLedger(store.disclosures, config.retention.ledgerDays);
     const activity = new SecurityActivity(store.securityEvents, config.retention.activityDays);
+    const notifications = new SecurityNotifications(authorities.sms, issuer, logger);
     const portalSecret = portalClientSecret(secrets.cookieKeys[0]!);
     const audit = new AuditLog(store.audit);
     const signingKeys = new SigningKeys(store.signingKeys, cipher);
@@ -119,8 +121,8 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       const provider = createProvider({ ...providerDependencies, jwks: keys.jwks });
       auditRegistrations(provider, audit, logger);
       mountApp({
-        provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity, decoupledSignIns,
-        portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
+        provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity, notifications, decoupledSignIns,
+        registry: authorities.registry, portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
         admin: { clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit }), keys: signingKeys, audit, keysChanged: () => void watcher.check() },
       });
       return provider;

@@ -34,7 +34,10 @@ export interface Account {
   /** Keyed hash of the registry's person id (guardianship is checked against it). */
   personHash: string;
   identity: Identity;
-  /** The person said a sign-in "wasn't me": the next sign-in ends with choosing a new password. */
+  /**
+   * The person said a sign-in "wasn't me": the password is turned off until account recovery sets a new one
+   * (nobody who merely signs in may choose it).
+   */
   passwordChangeRequired: boolean;
 }
 
@@ -131,6 +134,11 @@ export class Accounts {
     return this.#open(await this.#repository.findByLookup('person', this.personHash(personId)));
   }
 
+  /** The live account whose phone number this is (E.164), if any. */
+  async findByPhone(e164: string): Promise<Account | undefined> {
+    return this.#open(await this.#repository.findByLookup('phone', this.phoneHash(e164)));
+  }
+
   async isPhoneTaken(e164: string): Promise<boolean> {
     return (await this.#repository.findByLookup('phone', this.phoneHash(e164))) !== undefined;
   }
@@ -173,8 +181,9 @@ export class Accounts {
     await this.#update(id, (record) => ({ ...record, passwordHash, passwordChangeRequired: false }));
   }
 
-  async requirePasswordChange(id: string): Promise<void> {
-    await this.#update(id, (record) => ({ ...record, passwordChangeRequired: true }));
+  /** "This wasn't me": the password stops working at once; only account recovery sets a new one. */
+  async disablePassword(id: string): Promise<void> {
+    await this.#update(id, (record) => ({ ...record, passwordHash: null, passwordChangeRequired: true }));
   }
 
   /**

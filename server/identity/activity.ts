@@ -7,7 +7,7 @@ import type { SecurityEventRecord, SecurityEventRepository } from '../../adapter
 
 export const SECURITY_EVENTS = [
   'sign_in', 'sign_in_failed', 'locked', 'password_changed', 'phone_changed', 'passkey_added', 'passkey_renamed',
-  'passkey_removed', 'network_number_viewed', 'platform_revoked', 'sessions_ended',
+  'passkey_removed', 'network_number_viewed', 'platform_revoked', 'sessions_ended', 'password_recovered', 'phone_recovered',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENTS)[number];
 

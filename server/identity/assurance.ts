@@ -14,6 +14,19 @@ export const LOA3: Acr = 'cyberid:loa3';
  */
 export type Factor = 'pwd' | 'sms' | 'pop' | 'mca' | 'face';
 
+/** The `amr` value of a scan-to-sign-in approval from a second device. */
+export const SCAN_AMR = 'mca';
+
+/**
+ * Whether a sign-in's factors were all proven on the device that holds the session: a password and SMS code, or a
+ * passkey (origin-bound). A scan approval never counts: the QR code and its number can be relayed to someone
+ * else's phone, so a scan session may use platforms but not change credentials or see the network number.
+ */
+export function provenOnThisDevice(amr: readonly string[]): boolean {
+  if (amr.includes(SCAN_AMR)) return false;
+  return amr.includes('pop') || (amr.includes('pwd') && amr.includes('sms'));
+}
+
 export function isAcr(value: unknown): value is Acr {
   return (ACR_VALUES as readonly unknown[]).includes(value);
 }

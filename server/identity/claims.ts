@@ -47,6 +47,11 @@ export function todayInChina(now = new Date()): string {
   return new Date(now.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
 }
 
+/** "14:03": a moment's time of day in China Standard Time, as people here read a clock. */
+export function chinaClock(epochMs: number): string {
+  return new Date(epochMs + 8 * 3600_000).toISOString().slice(11, 16);
+}
+
 /** Every claim value of a person (except `sub`, which is the platform's pairwise number); oidc-provider masks it down to what was granted. */
 export function claimValues(identity: Identity, now = new Date()): Record<Exclude<ClaimName, 'sub'>, unknown> {
   const age = ageOn(identity.birthdate, todayInChina(now));

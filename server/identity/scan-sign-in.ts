@@ -1,19 +1,24 @@
 // Scan to sign in: the login page shows a QR code bound to its interaction; the person scans it on a
-// second device where they are signed in, checks the platform and the browser that asked, picks the number
-// the first screen shows, and approves. Safe against QR phishing because each code is short-lived, single
-// use, bound to one interaction (the first browser's cookie), and the approving device is told which
-// platform and which browser asked; a wrong number burns the code.
+// second device where they are signed in, checks the platform, when and from which network it was asked,
+// picks the number the first screen shows, and approves. Each code is short-lived, single use and bound to
+// one interaction (the first browser's cookie); a wrong number burns the code. This does NOT stop a real-time
+// relay (a look-alike page showing our QR code and number): the approving device only sees what the server
+// observed about the requester, and is warned when it asked from another network. Sessions made this way are
+// marked (amr "mca") and never count as a recent sign-in for sensitive changes. See docs/sign-in.md.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { ShortLivedStore } from '../../adapters/types.ts';
-import { describeBrowser } from './activity.ts';
+import { networkPrefix } from './activity.ts';
 
 export const SCAN_LIFETIME_SECONDS = 120;
 
 export interface ScanRequest {
   interactionUid: string;
   clientId: string;
-  /** What the approving device is told about the browser that asked, e.g. "Chrome 140 on Linux". */
-  browser: string;
+  /**
+   * The network the requesting browser's address belongs to (IPv4 /24, IPv6 /48), as the server saw it. Nothing
+   * the requester writes itself (its User-Agent, say) is shown to the approving device.
+   */
+  network: string;
   createdAt: number;
   /** The number the first screen shows; the approving device must pick it among `choices`. */
   match: string;
@@ -37,11 +42,11 @@ export class ScanSignIns {
   }
 
   /** A new code for this interaction; an earlier one of the same interaction stops counting. */
-  async start(interactionUid: string, clientId: string, userAgent: string): Promise<{ token: string; match: string }> {
+  async start(interactionUid: string, clientId: string, requesterIp: string): Promise<{ token: string; match: string }> {
     const token = randomBytes(32).toString('base64url');
     const match = String(randomInt(10, 100));
     const request: ScanRequest = {
-      interactionUid, clientId, browser: describeBrowser(userAgent), createdAt: Date.now(),
+      interactionUid, clientId, network: networkPrefix(requesterIp), createdAt: Date.now(),
       match, choices: choicesAround(match), status: 'pending',
     };
     await this.#store.set(tokenKey(token), request, SCAN_LIFETIME_SECONDS);

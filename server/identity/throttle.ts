@@ -1,6 +1,7 @@
 // Rate limits and progressive lockout on every credential check (password, one-time code, face, QR
-// approval), per account and per IP address. Counters live in the configured store through
-// rate-limiter-flexible, so every process sees the same counts and a restart does not forget them.
+// approval), per account and per IP address, and for one-time codes a count of their own per account that no
+// sign-in forgives. Counters live in the configured store through rate-limiter-flexible, so every process sees
+// the same counts and a restart does not forget them.
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RateLimiterOptions {
@@ -20,6 +21,11 @@ export interface Attempt {
 
 export type Verdict = { allowed: true } | { allowed: false; retryAfter: number };
 
+/** What was checked: a one-time code also counts against the account's code lockout. */
+export interface CheckKind {
+  code?: boolean;
+}
+
 interface LockoutRule {
   /** Failures within the window that lock the subject. */
   failures: number;
@@ -35,6 +41,14 @@ export const ACCOUNT_RULE: LockoutRule = { failures: 5, windowSeconds: 15 * 60, 
 export const IP_RULE: LockoutRule = { failures: 20, windowSeconds: 15 * 60, firstLockSeconds: 15 * 60, maxLockSeconds: 24 * 3600 };
 
 const DAY = 24 * 3600;
+
+/**
+ * Wrong one-time codes per account, across every interaction and page (sign-in, phone change, recovery). Unlike the
+ * account rule, a successful sign-in does not forgive them: someone holding the password could otherwise guess a few
+ * codes, sign in with the password alone at a loa1 platform, and guess on. Five wrong codes lock code checks for 15
+ * minutes, then 30, 60…: about 50 guesses a day against a million codes.
+ */
+export const CODE_RULE: LockoutRule = { failures: 5, windowSeconds: 15 * 60, firstLockSeconds: 15 * 60, maxLockSeconds: DAY };
 
 class ProgressiveLockout {
   readonly #rule: LockoutRule;
@@ -71,32 +85,36 @@ class ProgressiveLockout {
 export class CredentialThrottle {
   readonly #accounts: ProgressiveLockout;
   readonly #addresses: ProgressiveLockout;
+  readonly #codes: ProgressiveLockout;
 
   /** `namespace` keeps other credentials' counts (platforms' client secrets) apart from people's. */
-  constructor(createLimiter: RateLimiterFactory, rules = { account: ACCOUNT_RULE, ip: IP_RULE }, namespace = '') {
+  constructor(createLimiter: RateLimiterFactory, rules: { account: LockoutRule; ip: LockoutRule; code?: LockoutRule } = { account: ACCOUNT_RULE, ip: IP_RULE }, namespace = '') {
     this.#accounts = new ProgressiveLockout(`${namespace}account`, rules.account, createLimiter);
     this.#addresses = new ProgressiveLockout(`${namespace}ip`, rules.ip, createLimiter);
+    this.#codes = new ProgressiveLockout(`${namespace}code`, rules.code ?? CODE_RULE, createLimiter);
   }
 
   /** Asked before checking a credential: a locked account or address is not even checked. */
-  async verdict(attempt: Attempt): Promise<Verdict> {
+  async verdict(attempt: Attempt, kind: CheckKind = {}): Promise<Verdict> {
     return verdictOf(await Promise.all([
       attempt.account ? this.#accounts.lockedFor(attempt.account) : 0,
       this.#addresses.lockedFor(attempt.ip),
+      attempt.account && kind.code ? this.#codes.lockedFor(attempt.account) : 0,
     ]));
   }
 
   /** A wrong credential; the verdict says whether this attempt locked the account or address. */
-  async failed(attempt: Attempt): Promise<Verdict> {
+  async failed(attempt: Attempt, kind: CheckKind = {}): Promise<Verdict> {
     return verdictOf(await Promise.all([
       attempt.account ? this.#accounts.fail(attempt.account) : 0,
       this.#addresses.fail(attempt.ip),
+      attempt.account && kind.code ? this.#codes.fail(attempt.account) : 0,
     ]));
   }
 
   /**
-   * A successful sign-in clears its account's record. The address keeps its count: one valid account must
-   * not let an attacker's address guess on at others.
+   * A successful sign-in clears its account's record, but not its wrong codes (CODE_RULE). The address keeps its
+   * count: one valid account must not let an attacker's address guess on at others.
    */
   async succeeded(attempt: Attempt): Promise<void> {
     if (attempt.account) await this.#accounts.forgive(attempt.account);

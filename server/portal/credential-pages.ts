@@ -1,7 +1,8 @@
-// The person's credentials: passkeys (list, add, name, remove), password, phone number (confirmed by a
-// one-time code to the new number) and the personal network number. Adding or removing a passkey, changing
-// the phone and seeing the network number need a sign-in within the last five minutes; changing the
-// password needs the current one.
+// The person's credentials: passkeys (list, add, name, remove), password, phone number (a one-time code to the
+// current number, then one to the new number) and the personal network number. Adding or removing a passkey,
+// changing the phone or the password and seeing the network number need a recent sign-in made on this device
+// (password and code, or a passkey; never a scan approval: see sessions.ts); the password change also needs the
+// current password. Every change that lets someone in is told to the person's phone.
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -18,7 +19,8 @@ import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, passwordProblem, personalStri
 import type { Passkeys } from '../identity/passkeys.ts';
 import { normalisePhone } from '../identity/phone.ts';
 import { maskPhone } from '../identity/sms.ts';
-import type { CredentialThrottle } from '../identity/throttle.ts';
+import type { SecurityNotifications } from '../identity/notifications.ts';
+import type { CredentialThrottle, RateLimiterFactory } from '../identity/throttle.ts';
 import { passkeyForm } from '../enrol/forms.ts';
 import type { Logger } from '../logger.ts';
 import type { PortalKit } from './kit.ts';
@@ -32,8 +34,13 @@ export interface CredentialPagesDependencies {
   codes: OneTimeCodes;
   throttle: CredentialThrottle;
   activity: SecurityActivity;
+  notifications: SecurityNotifications;
+  rateLimiter: RateLimiterFactory;
   logger: Logger;
 }
+
+/** New numbers one account may try in an hour: enough for typos, too few to ask which numbers have a Cyber ID. */
+export const PHONE_CHANGE_TRIES_PER_HOUR = 5;
 
 const PAGE = '/account/credentials';
 const passwordForm = z.object({
@@ -52,8 +59,10 @@ interface PageState {
   status?: number;
 }
 
-export function credentialPages(router: Router, { kit, accounts, passkeys, codes, throttle, activity, logger }: CredentialPagesDependencies): void {
+export function credentialPages(router: Router, { kit, accounts, passkeys, codes, throttle, activity, notifications, rateLimiter, logger }: CredentialPagesDependencies): void {
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
+  const phoneTries = rateLimiter({ keyPrefix: 'phone-change-tries', points: PHONE_CHANGE_TRIES_PER_HOUR, duration: 3600 });
+  const t = translator('zh-CN'); // texts to Chinese numbers are written in Chinese, as at enrolment and sign-in
   const json = jsonEndpoint();
   const origin = (ctx: Context) => ({ userAgent: ctx.get('user-agent'), ip: ctx.ip });
   const record = (ctx: Context, person: SignedIn, type: SecurityEventType, detail: Record<string, string> = {}) => {
@@ -89,6 +98,7 @@ export function credentialPages(router: Router, { kit, accounts, passkeys, codes
     const post = await kit.post(ctx, passwordForm);
     if (!post) return;
     const { person, body } = post;
+    if (!kit.recentOrSignInAgain(ctx, person, PAGE)) return;
     const attempt = { account: person.account.id, ip: ctx.ip };
     const verdict = await throttle.verdict(attempt);
     if (!verdict.allowed) {
@@ -106,6 +116,7 @@ export function credentialPages(router: Router, { kit, accounts, passkeys, codes
     if (body.password !== body.confirm) return show(ctx, person, { fieldErrors: { confirm: 'enrol.error.invalid.confirm' }, status: 400 });
     await accounts.changePassword(person.account.id, body.password);
     await record(ctx, person, 'password_changed');
+    await notifications.tell(person.account.identity.phone, 'password_changed');
     return show(ctx, person, { notice: 'account.credentials.password_changed' });
   });
 
@@ -114,24 +125,34 @@ export function credentialPages(router: Router, { kit, accounts, passkeys, codes
     if (!post) return;
     const { person, body } = post;
     if (!kit.recentOrSignInAgain(ctx, person, PAGE)) return;
+    const tried = await phoneTries.consume(person.account.id).then(() => undefined, (refusal: { msBeforeNext?: number }) => refusal);
+    if (tried) {
+      const seconds = Math.max(1, Math.ceil((tried.msBeforeNext ?? 3_600_000) / 1000));
+      ctx.set('Retry-After', String(seconds));
+      return show(ctx, person, { fieldErrors: { phone: 'account.credentials.error.phone_tries' }, params: { minutes: String(Math.ceil(seconds / 60)) }, phone: body.phone, status: 429 });
+    }
     const phone = normalisePhone(body.phone);
     if (!phone) return show(ctx, person, { fieldErrors: { phone: 'enrol.error.phone_invalid' }, phone: body.phone, status: 400 });
     if (phone === person.account.identity.phone) return show(ctx, person, { fieldErrors: { phone: 'account.credentials.error.phone_same' }, phone: body.phone, status: 400 });
     if (await accounts.isPhoneTaken(phone)) return show(ctx, person, { fieldErrors: { phone: 'enrol.error.phone_taken' }, phone: body.phone, status: 409 });
-    const t = translator('zh-CN'); // texts to Chinese numbers are written in Chinese, as at enrolment and sign-in
-    const sent = await codes.send(`phone-change:${person.id}`, phone, (code) => t('sms.phone_change_code', { code, minutes: '5' }));
+    // Whoever holds this session must also hold the current phone (when there is one): its code comes first.
+    const current = person.account.identity.phone;
+    const confirming = current ?? phone;
+    const sent = await codes.send(`phone-change:${person.id}`, confirming, (code) => t(current ? 'sms.phone_change_old_code' : 'sms.phone_change_code', { code, minutes: '5' }));
     if (!sent.sent) {
       ctx.set('Retry-After', String(sent.retryAfter));
       return show(ctx, person, { fieldErrors: { phone: 'login.code.wait' }, params: { seconds: String(sent.retryAfter) }, phone: body.phone, status: 429 });
     }
-    await kit.sessions.update(person, { pendingPhone: phone });
+    await kit.sessions.update(person, { pendingPhone: phone, confirmingPhone: confirming });
     return showCode(ctx, person, {});
   });
 
   function showCode(ctx: Context, person: SignedIn, state: PageState): Promise<void> {
     const fieldErrors = state.fieldErrors ?? {};
+    const confirmingOld = person.session.confirmingPhone !== person.session.pendingPhone;
     return kit.render(ctx, person, 'credentials', 'account-phone-code', {
-      phone: maskPhone(person.session.pendingPhone!),
+      phone: maskPhone(person.session.confirmingPhone!),
+      confirmingOld,
       fieldErrors,
       errors: Object.entries(fieldErrors).map(([field, key]) => ({ field, key: key!, params: state.params })),
     }, state.status);
@@ -141,27 +162,36 @@ export function credentialPages(router: Router, { kit, accounts, passkeys, codes
     const post = await kit.post(ctx, z.object({ code: z.string().trim().max(16).default('') }));
     if (!post) return;
     const { person, body } = post;
-    const phone = person.session.pendingPhone;
-    if (!phone) return show(ctx, person);
+    const { pendingPhone: phone, confirmingPhone: confirming } = person.session;
+    if (!phone || !confirming) return show(ctx, person);
     if (!/^\d{6}$/.test(body.code)) return showCode(ctx, person, { fieldErrors: { code: 'login.error.code_format' }, status: 400 });
     const attempt = { account: person.account.id, ip: ctx.ip };
-    const verdict = await throttle.verdict(attempt);
+    const verdict = await throttle.verdict(attempt, { code: true });
     if (!verdict.allowed) return showCode(ctx, person, { fieldErrors: { code: 'login.error.locked' }, params: { minutes: String(Math.ceil(verdict.retryAfter / 60)) }, status: 429 });
-    const checked = await codes.check(`phone-change:${person.id}`, phone, body.code);
+    const checked = await codes.check(`phone-change:${person.id}`, confirming, body.code);
     if (checked.result !== 'ok') {
-      if (checked.result !== 'expired') await throttle.failed(attempt);
+      if (checked.result !== 'expired') await throttle.failed(attempt, { code: true });
       const key = { expired: 'login.error.code_expired', exhausted: 'login.error.code_exhausted', wrong: 'login.error.code_wrong' }[checked.result];
       return showCode(ctx, person, { fieldErrors: { code: key }, params: { left: String(checked.result === 'wrong' ? checked.guessesLeft : 0) }, status: 401 });
     }
+    if (confirming !== phone) {
+      // The current phone is confirmed; now the new one.
+      const sent = await codes.send(`phone-change:${person.id}`, phone, (code) => t('sms.phone_change_code', { code, minutes: '5' }));
+      await kit.sessions.update(person, { confirmingPhone: phone });
+      if (!sent.sent) ctx.set('Retry-After', String(sent.retryAfter));
+      return showCode(ctx, person, sent.sent ? {} : { fieldErrors: { code: 'login.code.wait' }, params: { seconds: String(sent.retryAfter) }, status: 429 });
+    }
+    const old = person.account.identity.phone;
     try {
       await accounts.changePhone(person.account.id, phone);
     } catch (error) {
       if (!(error instanceof DuplicateAccountError)) throw error;
-      await kit.sessions.update(person, { pendingPhone: undefined });
+      await kit.sessions.update(person, { pendingPhone: undefined, confirmingPhone: undefined });
       return show(ctx, person, { fieldErrors: { phone: 'enrol.error.phone_taken' }, status: 409 });
     }
-    await kit.sessions.update(person, { pendingPhone: undefined });
+    await kit.sessions.update(person, { pendingPhone: undefined, confirmingPhone: undefined });
     await record(ctx, person, 'phone_changed');
+    await Promise.all([notifications.tell(old, 'phone_changed_old'), notifications.tell(phone, 'phone_changed')]);
     person.account.identity.phone = phone;
     return show(ctx, person, { notice: 'account.credentials.phone_changed' });
   });
@@ -192,6 +222,7 @@ export function credentialPages(router: Router, { kit, accounts, passkeys, codes
     const added = body.success && await passkeys.register(`portal:${person.id}`, person.account.id, body.data.response as never, body.data.name);
     if (!added) return jsonAnswer(ctx, 400, { error: 'invalid_request', error_description: 'the passkey could not be added; try again' });
     await record(ctx, person, 'passkey_added');
+    await notifications.tell(person.account.identity.phone, 'passkey_added');
     jsonAnswer(ctx, 200, { added: true });
   });
 

@@ -1,6 +1,7 @@
 // The guardian's view: children's accounts waiting for approval, each linked minor's platforms (with the
 // right to revoke them) and their requests to use platforms that need a guardian's approval, which the
-// guardian can approve, decline, or change their mind about.
+// guardian can approve, decline, or change their mind about. Every decision needs a recent sign-in made on
+// this device (as credential changes do): a guardian's power over a child is worth as much as the account.
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -25,6 +26,7 @@ export interface FamilyPagesDependencies {
   logger: Logger;
 }
 
+const FAMILY = '/account/family';
 const minorField = z.string().min(1).max(64);
 const platformField = z.string().min(1).max(128);
 const decision = z.enum(['approve', 'decline']);
@@ -64,6 +66,7 @@ export function familyPages(router: Router, deps: FamilyPagesDependencies): void
     const post = await kit.post(ctx, z.object({ minor: minorField, decision }));
     if (!post) return;
     const { person, body } = post;
+    if (!kit.recentOrSignInAgain(ctx, person, FAMILY)) return;
     const done = body.decision === 'approve' ? await guardianship.approve(person.account, body.minor) : await guardianship.decline(person.account, body.minor);
     return show(ctx, person, { key: done ? `guardian.notice.${body.decision}d` : 'guardian.notice.not_pending' });
   });
@@ -72,6 +75,7 @@ export function familyPages(router: Router, deps: FamilyPagesDependencies): void
     const post = await kit.post(ctx, z.object({ minor: minorField, platform: platformField, decision }));
     if (!post) return;
     const { person, body } = post;
+    if (!kit.recentOrSignInAgain(ctx, person, FAMILY)) return;
     const done = await admission.decide(person.account, body.minor, body.platform, body.decision === 'approve' ? 'approved' : 'declined');
     if (done) logger.info({ event: `guardian.platform_${body.decision}d`, client: body.platform, requestId: ctx.state.requestId }, 'guardian decided on a platform');
     return show(ctx, person, { key: done ? `guardian.notice.platform_${body.decision}d` : 'guardian.notice.not_pending' });
@@ -82,6 +86,7 @@ export function familyPages(router: Router, deps: FamilyPagesDependencies): void
     const post = await kit.post(ctx, z.object({ minor: minorField, platform: platformField }));
     if (!post) return;
     const { person, body } = post;
+    if (!kit.recentOrSignInAgain(ctx, person, FAMILY)) return;
     const minor = await minorOf(person.account, body.minor);
     const revoked = minor ? await connections.revoke(minor.id, body.platform) : false;
     if (minor && (await admission.decisionsFor(minor)).some((request) => request.clientId === body.platform)) {

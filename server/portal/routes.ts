@@ -7,6 +7,7 @@ import { friendlyErrors } from '../../interactions/page-errors.ts';
 import type { Guardianship } from '../enrol/guardianship.ts';
 import type { Accounts } from '../identity/accounts.ts';
 import type { SecurityActivity } from '../identity/activity.ts';
+import type { SecurityNotifications } from '../identity/notifications.ts';
 import type { PlatformAdmission } from '../identity/admission.ts';
 import type { DisclosureLedger } from '../identity/ledger.ts';
 import type { OneTimeCodes } from '../identity/one-time-codes.ts';
@@ -38,6 +39,7 @@ export interface PortalDependencies {
   connections: Connections;
   ledger: DisclosureLedger;
   activity: SecurityActivity;
+  notifications: SecurityNotifications;
   /** A platform's display name (the provider's client registry). */
   platformName: (clientId: string) => Promise<string>;
   logger: Logger;
@@ -51,8 +53,8 @@ export function portalRoutes(deps: PortalDependencies): Router {
   const pages = { ...deps, kit };
   portalSignInRoutes(router, { ...pages, store: store.shortLived });
   platformPages(router, pages);
-  securityPages(router, pages);
-  credentialPages(router, pages);
+  securityPages(router, { ...pages, store: store.shortLived });
+  credentialPages(router, { ...pages, rateLimiter: store.rateLimiter });
   familyPages(router, pages);
   deletePage(router, { ...pages, guardianRequests: store.guardianRequests });
   return router;

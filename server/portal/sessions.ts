@@ -6,11 +6,12 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ShortLivedStore } from '../../adapters/types.ts';
 import type { Account, Accounts } from '../identity/accounts.ts';
+import { provenOnThisDevice } from '../identity/assurance.ts';
 
 const COOKIE = 'cyberid_account';
 const IDLE_SECONDS = 30 * 60;
 const MAX_AGE_MS = 12 * 3600 * 1000;
-/** Sensitive changes need a sign-in this recent (a fresh one through the provider otherwise). */
+/** Sensitive changes need a sign-in this recent, made on this device (a fresh one through the provider otherwise). */
 export const RECENT_SIGN_IN_SECONDS = 5 * 60;
 
 export interface PortalSession {
@@ -18,11 +19,15 @@ export interface PortalSession {
   /** Epoch seconds of the sign-in at the provider (the ID token's auth_time). */
   authTime: number;
   acr: string;
+  /** The sign-in's methods (the ID token's amr): a scan approval never counts as a recent sign-in. */
+  amr: string[];
   /** Kept for RP-initiated logout (id_token_hint). */
   idToken: string;
   createdAt: number;
-  /** A new phone number waiting for its one-time code. */
+  /** A new phone number waiting to be confirmed. */
   pendingPhone?: string;
+  /** The number whose code is awaited: first the current phone (when there is one), then `pendingPhone`. */
+  confirmingPhone?: string;
 }
 
 export interface SignedIn {
@@ -77,8 +82,13 @@ export class PortalSessions {
   }
 }
 
+/**
+ * A sign-in that may make sensitive changes (credentials, phone, the network number, guardian decisions, deletion):
+ * within the last five minutes, with factors proven on this device. A session made by scanning a QR code never
+ * qualifies, whatever its age: the code can be relayed from a look-alike page (docs/sign-in.md).
+ */
 export function signedInRecently(session: PortalSession, now = Date.now()): boolean {
-  return now / 1000 - session.authTime <= RECENT_SIGN_IN_SECONDS;
+  return now / 1000 - session.authTime <= RECENT_SIGN_IN_SECONDS && provenOnThisDevice(session.amr ?? []);
 }
 
 const key = (id: string) => `portal-session:${id}`;

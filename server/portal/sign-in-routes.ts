@@ -82,7 +82,7 @@ export function portalSignInRoutes(router: Router, { kit, client, provider, stor
     const token = await provider.AccessToken.find(tokens.access_token);
     if (!token?.accountId) return ended(ctx, 'failed', 400);
     await token.destroy();
-    await kit.sessions.open(ctx, { accountId: token.accountId, authTime: claims.auth_time!, acr: String(claims.acr), idToken: tokens.id_token!, createdAt: Date.now() });
+    await kit.sessions.open(ctx, { accountId: token.accountId, authTime: claims.auth_time!, acr: String(claims.acr), amr: Array.isArray(claims.amr) ? claims.amr.map(String) : [], idToken: tokens.id_token!, createdAt: Date.now() });
     logger.info({ event: 'portal.signed_in', acr: claims.acr, requestId: ctx.state.requestId }, 'signed in to the portal');
     ctx.status = 303;
     ctx.redirect(pending.returnTo);

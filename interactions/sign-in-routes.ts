@@ -12,7 +12,6 @@ import type { SecurityActivity } from '../server/identity/activity.ts';
 import { acrOf, amrOf, essentialAcrBelowPolicy, factorsOf, LOA3, requiredAcr, statedAcr, type Acr, type AcrRequest, type Factor } from '../server/identity/assurance.ts';
 import { SIMULATED_SUBJECTS, SimulatedFaceVerifier, type FaceVerifier } from '../server/identity/face.ts';
 import type { OneTimeCodes } from '../server/identity/one-time-codes.ts';
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, passwordProblem, personalStrings } from '../server/identity/password-policy.ts';
 import { webauthnResponse, type Passkeys } from '../server/identity/passkeys.ts';
 import { chinaClock } from '../server/identity/claims.ts';
 import { maskPhone } from '../server/identity/sms.ts';

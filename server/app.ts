@@ -13,7 +13,7 @@ import { scanApprovalRoutes } from '../interactions/scan-approval-routes.ts';
 import { SignIns } from '../interactions/sign-in.ts';
 import { enrolmentApiRoutes } from './enrol/api.ts';
 import type { Enrolments } from './enrol/enrolment.ts';
-import { GuardianSessions, guardianWebRoutes } from './enrol/guardian-web.ts';
+import { GuardianSessions, toFamilySection } from './enrol/guardian-web.ts';
 import type { Guardianship } from './enrol/guardianship.ts';
 import { enrolmentWebRoutes } from './enrol/web.ts';
 import type { Accounts } from './identity/accounts.ts';
@@ -36,6 +36,8 @@ import { routeOf, type Metrics } from './metrics.ts';
 import { Connections } from './portal/connections.ts';
 import { PORTAL_CLIENT_ID, type PortalClient } from './portal/first-party.ts';
 import { portalRoutes } from './portal/routes.ts';
+import { accountRecovery } from './recovery/web.ts';
+import { PortalSessions } from './portal/sessions.ts';
 
 export interface AppDependencies {
   provider: Provider;
@@ -119,7 +121,8 @@ export function mountApp(deps: AppDependencies): void {
     signIns: new SignIns(store.shortLived), firstPartyClients: FIRST_PARTY_CLIENTS, logger, metrics,
   }).routes()));
   provider.use(under('/scan', scanApprovalRoutes({ provider, accounts, scans, decoupled: deps.decoupledSignIns, throttle, logger, metrics }).routes()));
-  const guardianSessions = new GuardianSessions(store.shortLived, accounts);
+  const portalSessions = new PortalSessions(store.shortLived, provider, accounts);
+  const guardianSessions = new GuardianSessions(portalSessions);
   provider.use(under('/enrol', enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }).routes()));
   provider.use(under('/enrol', enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guardianSessions, logger }).routes()));
   const platformName = async (clientId: string) => {
@@ -128,10 +131,11 @@ export function mountApp(deps: AppDependencies): void {
   };
   const connections = new Connections({ provider, store, ledger, firstPartyClients: FIRST_PARTY_CLIENTS, logger });
   provider.use(under('/account', portalRoutes({
-    provider, issuer, store, client: deps.portalClient, accounts, passkeys, codes, throttle, guardianship, admission,
+    provider, issuer, store, sessions: portalSessions, client: deps.portalClient, accounts, passkeys, codes, throttle, guardianship, admission,
     connections, ledger, activity, notifications, platformName, logger,
   }).routes()));
-  provider.use(under('/guardian', guardianWebRoutes({ accounts, guardianship, admission, throttle, sessions: guardianSessions, platformName, logger }).routes()));
+  provider.use(under('/guardian', toFamilySection));
+  provider.use(under('/recover', accountRecovery({ store, accounts, registry: deps.registry, faces, codes, throttle, connections, activity, notifications, passkeys, logger }).routes()));
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Account, Accounts } from '../identity/accounts.ts';
 import type { SecurityActivity } from '../identity/activity.ts';
 import type { PlatformAdmission } from '../identity/admission.ts';
 import type { Guardianship } from '../enrol/guardianship.ts';
+import { ENROL_CHILD_PATH } from '../enrol/guardian-web.ts';
 import type { Logger } from '../logger.ts';
 import type { Connections } from './connections.ts';
 import type { PortalKit } from './kit.ts';
@@ -56,6 +57,12 @@ export function familyPages(router: Router, deps: FamilyPagesDependencies): void
   router.get('/family', async (ctx) => {
     const person = await kit.person(ctx);
     if (person) await show(ctx, person);
+  });
+  // Starting a child's enrolment makes the guardian responsible for a new account: a recent sign-in first.
+  router.get('/family/enrol-child', async (ctx) => {
+    const person = await kit.person(ctx);
+    if (!person || !kit.recentOrSignInAgain(ctx, person, ENROL_CHILD_PATH)) return;
+    await kit.render(ctx, person, 'family', 'account-enrol-child', {});
   });
   router.get(['/family/decide', '/family/decide-platform', '/family/revoke'], (ctx) => {
     ctx.status = 303;

@@ -22,13 +22,15 @@ import type { PortalClient } from './first-party.ts';
 import { PortalKit } from './kit.ts';
 import { platformPages } from './platform-pages.ts';
 import { securityPages } from './security-pages.ts';
-import { PortalSessions } from './sessions.ts';
+import type { PortalSessions } from './sessions.ts';
 import { portalSignInRoutes } from './sign-in-routes.ts';
 
 export interface PortalDependencies {
   provider: Provider;
   issuer: string;
   store: Store;
+  /** The portal's sessions (shared with the enrolment pages, where a guardian starts a child's enrolment). */
+  sessions: PortalSessions;
   client: PortalClient;
   accounts: Accounts;
   passkeys: Passkeys;
@@ -46,10 +48,10 @@ export interface PortalDependencies {
 }
 
 export function portalRoutes(deps: PortalDependencies): Router {
-  const { provider, store, accounts, logger } = deps;
+  const { store, accounts, logger } = deps;
   const router = new Router({ prefix: '/account', sensitive: true });
   router.use(friendlyErrors(logger));
-  const kit = new PortalKit(new PortalSessions(store.shortLived, provider, accounts), accounts);
+  const kit = new PortalKit(deps.sessions, accounts);
   const pages = { ...deps, kit };
   portalSignInRoutes(router, { ...pages, store: store.shortLived });
   platformPages(router, pages);

@@ -9,6 +9,8 @@ import type { Account, Accounts } from '../identity/accounts.ts';
 import { provenOnThisDevice } from '../identity/assurance.ts';
 
 const COOKIE = 'cyberid_account';
+/** The whole site: a guardian starts a child's enrolment at /enrol with the portal's session. */
+const COOKIE_PATH = '/';
 const IDLE_SECONDS = 30 * 60;
 const MAX_AGE_MS = 12 * 3600 * 1000;
 /** Sensitive changes need a sign-in this recent, made on this device (a fresh one through the provider otherwise). */
@@ -52,7 +54,7 @@ export class PortalSessions {
     await this.close(ctx);
     const id = randomBytes(24).toString('base64url');
     await this.#store.set(key(id), session, IDLE_SECONDS);
-    ctx.cookies.set(COOKIE, id, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/account', overwrite: true });
+    ctx.cookies.set(COOKIE, id, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: COOKIE_PATH, overwrite: true });
   }
 
   /** The signed-in person, with the idle time renewed; undefined (and the session ended) once it no longer holds. */
@@ -78,7 +80,7 @@ export class PortalSessions {
   async close(ctx: Context): Promise<void> {
     const id = ctx.cookies.get(COOKIE, { signed: true });
     if (id) await this.#store.delete(key(id));
-    ctx.cookies.set(COOKIE, null, { path: '/account' });
+    ctx.cookies.set(COOKIE, null, { path: COOKIE_PATH });
   }
 }
 

@@ -354,13 +354,12 @@ const ROUTES: Route[] = [
 
   // The interaction: sign-in, step-up, consent (a real interaction of platform A; the code and face steps of real sign-ins)
   { method: 'GET', path: '/interaction/:uid', kind: 'html', pathParams: uid, contexts: ['identify', 'consent', 'code', 'face'] },
-  { method: 'GET', path: '/interaction/:uid/:step', kind: 'html', pathParams: { ...uid, step: { literals: ['login', 'code', 'face', 'new-password', 'consent', 'abort'], only: true } }, contexts: IDENTIFY },
+  { method: 'GET', path: '/interaction/:uid/:step', kind: 'html', pathParams: { ...uid, step: { literals: ['login', 'code', 'face', 'consent', 'abort'], only: true } }, contexts: IDENTIFY },
   { method: 'POST', path: '/interaction/:uid/login', kind: 'html', body: 'form', pathParams: uid, contexts: IDENTIFY, csrf: { field: 'csrf' }, after: interactionFinished,
     fields: { base: { identifier: 'nobody@example', password: 'wrong-password' }, values: { identifier: oneOf('13800138000', '+8613800138000', 'X'.repeat(64), 'X'.repeat(65)), password: passwords } } },
   { method: 'POST', path: '/interaction/:uid/code', kind: 'html', body: 'form', pathParams: uid, contexts: ['code'], csrf: { field: 'csrf' }, fields: { base: { code: '000000' }, values: { code: digits(6) } } },
   { method: 'POST', path: '/interaction/:uid/code/resend', kind: 'html', body: 'form', pathParams: uid, contexts: ['code'], csrf: { field: 'csrf' } },
   { method: 'POST', path: '/interaction/:uid/face', kind: 'html', body: 'form', pathParams: uid, contexts: ['face'], csrf: { field: 'csrf' }, fields: { base: { subject: 'someone_else' }, values: { subject: oneOf('someone_else', 'printed_photo', 'OWN_FACE', '') } } },
-  { method: 'POST', path: '/interaction/:uid/new-password', kind: 'html', body: 'form', pathParams: uid, contexts: IDENTIFY, csrf: { field: 'csrf' }, fields: { base: { password: 'Lantern-river-autumn-42', confirm: 'Lantern-river-autumn-42' }, values: { password: passwords, confirm: passwords } } },
   { method: 'POST', path: '/interaction/:uid/consent', kind: 'html', body: 'form', pathParams: uid, contexts: ['consent'], csrf: { field: 'csrf' }, after: interactionFinished,
     fields: { names: ['claims', 'offline_access'], values: { claims: oneOf('identity_verified', 'identity_verified_at', 'name', 'birthdate', 'phone_number', 'id_document_number', 'sub', 'x', '__proto__'), offline_access: oneOf('yes', 'no', '') }, maxExtra: 6 } },
   { method: 'POST', path: '/interaction/:uid/abort', kind: 'html', body: 'form', pathParams: uid, contexts: IDENTIFY, csrf: { field: 'csrf' }, after: interactionFinished, ending: true },
@@ -403,13 +402,10 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/enrol/passkey/options', kind: 'json', body: 'json', contexts: ENROL_WEB_CONTEXTS, csrf: 'header' },
   { method: 'POST', path: '/enrol/passkey', kind: 'json', body: 'json', contexts: ENROL_WEB_CONTEXTS, csrf: 'header', fields: passkeyRegistration },
 
-  // The guardian's pages (the demo adult, guardian of the demo 16-year-old, signed in)
-  { method: 'GET', path: '/guardian', kind: 'html', contexts: ['guardian'] },
-  { method: 'GET', path: '/guardian/:step', kind: 'html', pathParams: { step: { literals: ['sign-in', 'decide', 'decide-platform', 'sign-out'], only: true } }, contexts: ['guardian'] },
-  { method: 'POST', path: '/guardian/sign-in', kind: 'html', body: 'form', contexts: ['guardian'], csrf: { field: 'csrf' }, fields: { base: { identifier: 'nobody', password: 'wrong' }, values: { identifier: oneOf('13800138000', '+8613800138000'), password: passwords } } },
-  { method: 'POST', path: '/guardian/decide', kind: 'html', body: 'form', contexts: ['guardian'], csrf: { field: 'csrf' }, fields: { base: { minor: 'x', decision: 'approve' }, values: { minor: ref('minorId'), decision: decisions } } },
-  { method: 'POST', path: '/guardian/decide-platform', kind: 'html', body: 'form', contexts: ['guardian'], csrf: { field: 'csrf' }, fields: { base: { minor: 'x', platform: 'platform-d', decision: 'approve' }, values: { minor: ref('minorId'), platform: platforms, decision: decisions } } },
-  { method: 'POST', path: '/guardian/sign-out', kind: 'html', body: 'form', contexts: ['guardian'], csrf: { field: 'csrf' }, ending: true },
+  // The old guardian pages: every address leads to the portal's Family section.
+  { method: 'GET', path: '/guardian', kind: 'html' },
+  { method: 'GET', path: '/guardian/:step', kind: 'html', pathParams: { step: { literals: ['sign-in', 'decide', 'decide-platform', 'sign-out'], only: true } } },
+  { method: 'POST', path: '/guardian/:step', kind: 'html', body: 'form', pathParams: { step: { literals: ['sign-in', 'decide', 'decide-platform', 'sign-out'], only: true } }, fields: { base: { identifier: 'nobody', password: 'wrong' } } },
 
   // Admin API (an operator client's token; a reader's; a platform's)
   { method: 'GET', path: '/admin/v1/clients', kind: 'json', headers: operatorAuth },
@@ -434,7 +430,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/account/history.json', kind: 'html', contexts: ['portal'], query: historyQuery() },
   { method: 'GET', path: '/account/history.csv', kind: 'html', contexts: ['portal'], query: historyQuery() },
   { method: 'GET', path: '/account/:page', kind: 'html', contexts: ['portal'],
-    pathParams: { page: { literals: ['security', 'credentials', 'family', 'delete', 'network-number', 'signed-out', 'password', 'phone', 'phone/confirm', 'passkeys/rename', 'passkeys/remove', 'family/decide', 'family/revoke'], only: true } } },
+    pathParams: { page: { literals: ['security', 'credentials', 'family', 'delete', 'network-number', 'signed-out', 'password', 'phone', 'phone/confirm', 'passkeys/rename', 'passkeys/remove', 'family/decide', 'family/revoke', 'family/enrol-child', 'security/review'], only: true } } },
   { method: 'GET', path: '/account/sign-in', kind: 'html', contexts: ['portal', 'none'], query: { names: ['return', 'again'], values: { return: oneOf('/account/history', '//evil.example', '/account/../admin', 'https://evil.example/'), again: oneOf('1', '0') } } },
   { method: 'GET', path: '/account/callback', kind: 'html', contexts: ['portalFlow'],
     query: { base: { code: 'fuzz-code', state: { ref: 'state' }, iss: { ref: 'issuer' } }, names: ['error', 'error_description', 'session_state', 'id_token', 'response'], values: { error: oneOf('access_denied', 'login_required', 'x'), state: ref('state'), response: jwt(), id_token: jwt() } } },
@@ -448,6 +444,7 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/account/passkeys/remove', kind: 'html', body: 'form', contexts: ['portal'], csrf: { field: 'csrf' }, fields: { base: { id: 'x' } } },
   { method: 'POST', path: '/account/family/decide', kind: 'html', body: 'form', contexts: ['portal'], csrf: { field: 'csrf' }, fields: { base: { minor: 'x', decision: 'approve' }, values: { minor: ref('minorId'), decision: decisions } } },
   { method: 'POST', path: '/account/family/decide-platform', kind: 'html', body: 'form', contexts: ['portal'], csrf: { field: 'csrf' }, fields: { base: { minor: 'x', platform: 'platform-d', decision: 'approve' }, values: { minor: ref('minorId'), platform: platforms, decision: decisions } } },
+  { method: 'POST', path: '/account/security/review', kind: 'html', body: 'form', contexts: ['portal', 'none'], csrf: { field: 'csrf' }, fields: { base: { id: 'x' } } },
   { method: 'POST', path: '/account/family/revoke', kind: 'html', body: 'form', contexts: ['portal'], csrf: { field: 'csrf' }, fields: { base: { minor: 'x', platform: 'platform-d' }, values: { minor: ref('minorId'), platform: platforms } } },
   { method: 'POST', path: '/account/delete', kind: 'html', body: 'form', contexts: ['portal'], csrf: { field: 'csrf' }, fields: { names: ['understood'], values: { understood: oneOf('no', 'YES', 'yes ', 'on', 'true') } },
     unsafe: (c) => 'params' in c.body && c.body.params.some(([name, value]) => name === 'understood' && value === 'yes'), ending: true },
@@ -737,10 +734,6 @@ async function setUp(): Promise<void> {
     },
   });
 
-  // The guardian's pages, signed in as the adult.
-  const g = new FormBrowser(provider.url);
-  const dashboard = expectPage(await g.submit(expectPage(await g.open(`${provider.url}/guardian`)), '/guardian/sign-in', { identifier: adult.identifier, password: adult.password }));
-  contexts.guardian = new FuzzContext('guardian', { browser: g, csrf: inputOf(dashboard, 'csrf') });
   refs.minorId = 'unknown-minor';
 
   // Enrolment on the web: at the document, face and code steps.

@@ -3,6 +3,7 @@
 // delivered); the disclosure ledger (exact claims, filters, JSON/CSV export, retention); security activity
 // and "this wasn't me"; credentials; the guardian's view; deleting the account. Platforms are openid-client.
 // Every request comes from 127.0.0.1: this file keeps its wrong attempts well under the per-address limit.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
@@ -36,6 +37,13 @@ afterAll(async () => {
 });
 
 const at = (pathname: string) => new URL(pathname, provider.url);
+
+/** Every SMS the simulated gateway sent to `phone`, oldest first. */
+function messagesTo(phone: string): string[] {
+  const e164 = phone.startsWith('+') ? phone : `+86${phone}`;
+  return readFileSync(path.join(provider.dataDir, 'sms-outbox.jsonl'), 'utf8').trim().split('\n')
+    .map((line) => JSON.parse(line) as { to: string; text: string }).filter((sms) => sms.to === e164).map((sms) => sms.text);
+}
 
 /** Signs in to the portal through the provider (password and SMS code, as far as the session needs); returns the page it lands on. */
 async function portalSignIn(browser: FormBrowser, person: Person, start = '/account'): Promise<Page> {
@@ -207,7 +215,7 @@ async function waitFor<T>(read: () => Promise<T>, expected: T, timeoutMs = 10_00
 }
 
 describe('security activity and "this wasn\'t me"', () => {
-  it('lists sign-ins and failures; "this wasn\'t me" ends every session and token, and the next sign-in sets a new password', async () => {
+  it('lists sign-ins and failures; "this wasn\'t me" ends every session and token and turns the password off', async () => {
     const mistaken = new FormBrowser(provider.url);
     await mistaken.submit(expectPage(await mistaken.open(at('/account'))), '/login', { identifier: adult.identifier, password: 'not-the-password' }); // one failure to see
 
@@ -220,9 +228,11 @@ describe('security activity and "this wasn\'t me"', () => {
     expect(events.slice(0, 2)).toEqual(['sign_in', 'sign_in_failed']);
     expect(security.doc.querySelector('#security-events li')?.text).toMatch(/127\.0\.0\.0\/24/); // the network, never the address
 
+    const accountId = await accountIdOf(first);
+    const passwordHash = await passwordHashOf(accountId);
     const before = receiver.tokens.length;
     const ended = expectPage(await first.submit(expectPage(await first.open(at('/account/security'))), '/account/security/not-me'));
-    expect(ended.doc.querySelector('h1')?.text).toBe('You have been signed out everywhere');
+    expect(ended.doc.querySelector('h1')?.text).toBe('Your account is now protected');
     // Both browsers are signed out of the portal and of Cyber ID; the platform's tokens are dead.
     for (const browser of [first, second]) {
       const page = expectPage(await browser.open(at('/account')));
@@ -232,20 +242,42 @@ describe('security activity and "this wasn\'t me"', () => {
     // Platform A (connected again since it was revoked) has a back-channel endpoint: it is told.
     expect((await receiver.verified(provider.url, 'platform-a', before)).length).toBeGreaterThan(0);
 
-    // The next sign-in ends with choosing a new password, which then works.
+    // The old password signs in nowhere now: nobody who merely signs in next can choose a new one.
+    const attacker = new FormBrowser(provider.url);
+    const refused = expectPage(await attacker.submit(expectPage(await attacker.open(at('/account'))), '/login', { identifier: adult.identifier, password: adult.password }));
+    expect(refused.status).toBe(401);
+    expect(refused.doc.querySelector('input[name=confirm]')).toBeNull();
+    const review = expectPage(await first.open(at('/account/security/review')));
+    expect(review.doc.querySelector('h1')?.text).toBe('Your account is now protected');
+
+    // Account recovery (test/recovery.test.ts) sets the new password; here the old hash is put back so that the
+    // cases below can sign in, and the activity shows what happened.
+    await restorePasswordHash(accountId, passwordHash);
     const browser = new FormBrowser(provider.url);
-    const choose = await portalSignIn(browser, adult);
-    expect(choose.doc.querySelector('h1')?.text).toBe('Choose a new password');
-    const weak = expectPage(await browser.submit(choose, '/new-password', { password: 'password123', confirm: 'password123' }));
-    expect(weak.status).toBe(400);
-    const newPassword = 'violet-harbour-lantern-42';
-    const home = expectPage(await browser.submit(weak, '/new-password', { password: newPassword, confirm: newPassword }));
-    expect(home.url).toBe(at('/account').href);
-    adult = { ...adult, password: newPassword };
+    await portalSignIn(browser, adult);
     const activity = expectPage(await browser.open(at('/account/security')));
-    expect(activity.doc.querySelectorAll('#security-events li').slice(0, 3).map((li) => li.getAttribute('data-event'))).toEqual(['sign_in', 'password_changed', 'sessions_ended']);
+    expect(activity.doc.querySelectorAll('#security-events li').slice(0, 3).map((li) => li.getAttribute('data-event'))).toEqual(['sign_in', 'sign_in_failed', 'sessions_ended']);
   });
 });
+
+/** The account's password hash as stored (read before "this wasn't me" turns it off). */
+async function passwordHashOf(accountId: string): Promise<string> {
+  const store = openEmbeddedStore(provider.dataDir);
+  try {
+    return (await store.accounts.findById(accountId))!.passwordHash!;
+  } finally {
+    await store.close();
+  }
+}
+
+async function restorePasswordHash(accountId: string, passwordHash: string): Promise<void> {
+  const store = openEmbeddedStore(provider.dataDir);
+  try {
+    await store.accounts.replace({ ...(await store.accounts.findById(accountId))!, passwordHash, passwordChangeRequired: false });
+  } finally {
+    await store.close();
+  }
+}
 
 describe('credentials', () => {
   it('changes the password with the current one, and the phone number with a code sent to the new number', async () => {
@@ -261,10 +293,17 @@ describe('credentials', () => {
     const taken = expectPage(await browser.submit(changed, '/account/phone', { phone: provider.minor.phone }));
     expect(taken.status).toBe(409);
     const newPhone = '13900139123';
-    const codePage = expectPage(await browser.submit(taken, '/account/phone', { phone: newPhone }));
+    // First a code to the current phone (whoever holds this session must hold it too), then one to the new number.
+    const oldCodePage = expectPage(await browser.submit(taken, '/account/phone', { phone: newPhone }));
+    expect(oldCodePage.doc.querySelector('h1')?.text).toBe('First, confirm your current number');
+    expect(lastCodeSentTo(provider.dataDir, newPhone)).toBeUndefined();
+    const codePage = expectPage(await browser.submit(oldCodePage, '/account/phone/confirm', { code: lastCodeSentTo(provider.dataDir, provider.adult.phone)! }));
     expect(codePage.doc.querySelector('.lead')?.text).toContain('+86139****9123');
     const done = expectPage(await browser.submit(codePage, '/account/phone/confirm', { code: lastCodeSentTo(provider.dataDir, newPhone)! }));
     expect(done.doc.querySelector('.notice')?.text).toBe('Your phone number has been changed.');
+    // Both numbers are told (the old one with what to do if it was not the person).
+    expect(messagesTo(provider.adult.phone).at(-1)).toContain('不再接收验证码');
+    expect(messagesTo(newPhone).at(-1)).toContain('成为您网络身份认证账户的手机号码');
     // The new number signs in (and receives the codes); the old one no longer does.
     adult = { identifier: newPhone, password: adult.password, oneTimeCode: () => lastCodeSentTo(provider.dataDir, newPhone) };
     expect((await portalSignIn(new FormBrowser(provider.url), adult)).url).toBe(at('/account').href);

@@ -201,10 +201,15 @@ describe('admission: minimum age and guardian approval', () => {
     const poll = async () => (await fetch(new URL(`/interaction/${uid}/admission`, provider.url), { headers: { cookie: await browser.jar.getCookieString(`${provider.url}/interaction/${uid}`) } })).json() as Promise<{ status: string; redirect_to?: string }>;
     expect(await poll()).toEqual({ status: 'awaiting_guardian' });
 
+    // The guardian decides in the portal's Family section (the old /guardian address leads there), signed in at loa2.
     const guardian = new FormBrowser(provider.url);
-    const dashboard = expectPage(await guardian.submit(expectPage(await guardian.open(new URL('/guardian', provider.url))), '/guardian/sign-in', { identifier: adult.identifier, password: adult.password }));
-    expect(dashboard.doc.querySelector('#pending-platforms')?.text).toContain('Platform D · Youth Reading Club');
-    const decided = expectPage(await guardian.submit(dashboard, '/guardian/decide-platform', { decision: 'approve' }));
+    const login = expectPage(await guardian.open(new URL('/guardian', provider.url)));
+    const code = expectPage(await guardian.submit(login, '/login', { identifier: adult.identifier, password: adult.password }));
+    const family = expectPage(await guardian.submit(code, '/code', { code: adult.oneTimeCode!()! }));
+    expect(family.url).toBe(new URL('/account/family', provider.url).href);
+    expect(family.doc.querySelector('li[data-request=platform-d]')?.getAttribute('data-status')).toBe('pending');
+    const minorId = family.doc.querySelector('section.minor')!.getAttribute('data-minor')!;
+    const decided = expectPage(await guardian.submit(family, '/account/family/decide-platform', { minor: minorId, platform: 'platform-d', decision: 'approve' }));
     expect(decided.doc.querySelector('.notice')?.text).toMatch(/^Approved/);
 
     const answer = await poll();
@@ -237,7 +242,8 @@ describe('lockout', () => {
     }
     page = expectPage(await browser.submit(page, '/login', { identifier: minor.identifier, password: 'wrong-5' }));
     expect([page.status, page.headers.get('retry-after')]).toEqual([429, '60']);
-    expect(page.doc.querySelector('.error-summary')?.text).toContain('Too many attempts. For your safety, try again in 1 min');
+    expect(page.doc.querySelector('.error-summary')?.text).toMatch(/Too many attempts\. For your safety, try again after \d\d:\d\d \(in about 1 min\)/);
+    expect(page.doc.querySelector('.notice a[href="/recover"]')?.text).toBe('Forgotten your password or lost your phone? Recover your account');
 
     const right = expectPage(await browser.submit(page, '/login', { identifier: minor.identifier, password: minor.password }));
     expect(right.status).toBe(429); // not even checked while locked

@@ -1,5 +1,6 @@
 // One-time codes sent by SMS: six digits, stored only as a keyed hash, valid for five minutes, a limited
-// number of guesses per code, a cool-down between sends and a cap on sends per hour.
+// number of guesses per code, a cool-down between sends, and caps on the sends to one phone per hour and per
+// day, whatever the purpose or interaction (sign-ins, enrolment, phone change, recovery all count together).
 import { randomInt } from 'node:crypto';
 import type { ShortLivedStore } from '../../adapters/types.ts';
 import type { LookupHasher } from './protection.ts';
@@ -8,7 +9,14 @@ import type { SmsSender } from './sms.ts';
 export const CODE_LIFETIME_SECONDS = 300;
 export const MAX_GUESSES = 5;
 export const RESEND_COOL_DOWN_SECONDS = 60;
-export const MAX_SENDS_PER_HOUR = 5;
+/** Codes one phone may receive by default, all purposes together: a person signing in to several platforms stays well below. */
+export const MAX_SENDS_PER_HOUR = 10;
+export const MAX_SENDS_PER_DAY = 20;
+
+export interface SendLimits {
+  perHour: number;
+  perDay: number;
+}
 
 interface IssuedCode {
   codeHash: string;
@@ -26,6 +34,8 @@ export type CheckResult =
 export interface OneTimeCodeOptions {
   /** Milliseconds since the epoch; tests move it forward to see a code expire. */
   now?: () => number;
+  /** Sends per phone (CYBERID_SMS_PER_PHONE); MAX_SENDS_PER_HOUR and MAX_SENDS_PER_DAY by default. */
+  limits?: SendLimits;
 }
 
 export class OneTimeCodes {
@@ -33,12 +43,14 @@ export class OneTimeCodes {
   readonly #hasher: LookupHasher;
   readonly #sms: SmsSender;
   readonly #now: () => number;
+  readonly #limits: SendLimits;
 
   constructor(store: ShortLivedStore, hasher: LookupHasher, sms: SmsSender, options: OneTimeCodeOptions = {}) {
     this.#store = store;
     this.#hasher = hasher;
     this.#sms = sms;
     this.#now = options.now ?? Date.now;
+    this.#limits = options.limits ?? { perHour: MAX_SENDS_PER_HOUR, perDay: MAX_SENDS_PER_DAY };
   }
 
   /** Sends a new code to `phone` (E.164) for `purpose`, replacing any earlier one; `text` words the message. */
@@ -48,7 +60,9 @@ export class OneTimeCodes {
     const previous = await this.#store.get<IssuedCode>(key);
     const coolDownEnds = previous ? previous.issuedAt + RESEND_COOL_DOWN_SECONDS * 1000 : 0;
     if (now < coolDownEnds) return { sent: false, retryAfter: Math.ceil((coolDownEnds - now) / 1000) };
-    if (await this.#store.increment(`${key}:sends`, 3600) > MAX_SENDS_PER_HOUR) return { sent: false, retryAfter: 3600 };
+    const phoneKey = `otp-sends:${this.#hasher.hash('phone', phone)}`;
+    if (await this.#store.increment(`${phoneKey}:hour`, 3600) > this.#limits.perHour) return { sent: false, retryAfter: 3600 };
+    if (await this.#store.increment(`${phoneKey}:day`, 24 * 3600) > this.#limits.perDay) return { sent: false, retryAfter: 24 * 3600 };
 
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     await this.#store.set(key, { codeHash: this.#hash(key, now, code), issuedAt: now } satisfies IssuedCode, CODE_LIFETIME_SECONDS);

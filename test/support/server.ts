@@ -37,7 +37,8 @@ export function lastCodeSentTo(dataDir: string, phone: string): string | undefin
   const messages = readFileSync(file, 'utf8').trim().split('\n')
     .map((line) => JSON.parse(line) as { to: string; text: string })
     .filter((message) => message.to.replace(/\D/g, '').endsWith(national));
-  return messages.at(-1)?.text.match(/\b\d{6}\b/)?.[0];
+  // The newest message that carries a code: security notifications (a password changed, say) carry none.
+  return messages.map((message) => message.text.match(/\b\d{6}\b/)?.[0]).filter((code) => code !== undefined).at(-1);
 }
 
 export function tempDataDir(): string {

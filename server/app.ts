@@ -26,6 +26,7 @@ import { CredentialThrottle } from './identity/throttle.ts';
 import type { Passkeys } from './identity/passkeys.ts';
 import type { SecurityActivity } from './identity/activity.ts';
 import type { SecurityNotifications } from './identity/notifications.ts';
+import type { SmsCountryCodes } from './identity/phone.ts';
 import type { IdentityRegistry } from './identity/registry.ts';
 import type { DisclosureLedger } from './identity/ledger.ts';
 import { adminApi, type AdminApiDependencies } from './admin/api.ts';
@@ -57,6 +58,8 @@ export interface AppDependencies {
   notifications: SecurityNotifications;
   /** The population registry, for identity re-proof in account recovery. */
   registry: IdentityRegistry;
+  /** Calling codes whose numbers may receive SMS (CYBERID_SMS_COUNTRY_CODES). */
+  smsCountryCodes: SmsCountryCodes;
   portalClient: PortalClient;
   logger: Logger;
   metrics: Metrics;
@@ -132,10 +135,10 @@ export function mountApp(deps: AppDependencies): void {
   const connections = new Connections({ provider, store, ledger, firstPartyClients: FIRST_PARTY_CLIENTS, logger });
   provider.use(under('/account', portalRoutes({
     provider, issuer, store, sessions: portalSessions, client: deps.portalClient, accounts, passkeys, codes, throttle, guardianship, admission,
-    connections, ledger, activity, notifications, platformName, logger,
+    connections, ledger, activity, notifications, smsCountryCodes: deps.smsCountryCodes, platformName, logger,
   }).routes()));
   provider.use(under('/guardian', toFamilySection));
-  provider.use(under('/recover', accountRecovery({ store, accounts, registry: deps.registry, faces, codes, throttle, connections, activity, notifications, passkeys, logger }).routes()));
+  provider.use(under('/recover', accountRecovery({ store, accounts, registry: deps.registry, faces, codes, throttle, connections, activity, notifications, passkeys, smsCountryCodes: deps.smsCountryCodes, logger }).routes()));
 }
 
 /**

@@ -11,7 +11,7 @@ import { SIMULATED_SUBJECTS } from '../server/identity/face.ts';
 const REFUSALS: Record<Refusal['code'], true> = {
   wrong_step: true, invalid_input: true, document_format: true, document_region: true, document_birthdate: true,
   document_check_character: true, registry_mismatch: true, document_expired: true, document_revoked: true, not_under_14: true,
-  not_guardian: true, liveness_failed: true, face_mismatch: true, phone_invalid: true, phone_taken: true, code_cool_down: true,
+  not_guardian: true, liveness_failed: true, face_mismatch: true, phone_invalid: true, phone_not_allowed: true, phone_taken: true, code_cool_down: true,
   code_wrong: true, code_expired: true, code_exhausted: true, password_too_short: true, password_too_long: true,
   password_common: true, password_personal: true, password_weak: true, phone_required: true,
 };

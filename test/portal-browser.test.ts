@@ -12,12 +12,13 @@
 //  - the guardian's Family page: a 16-year-old waiting at Platform D continues by herself once the guardian
 //    allows it in another browser; when the guardian then revokes D for her, her tokens at D are dead, D is
 //    no longer listed for her, the request shows as declined and D is told by back-channel logout;
-//  - "This wasn't me": signed in to the portal in two browsers, one signs out everywhere; the other's next
-//    portal page goes to a sign-in page, a platform's earlier token is inactive, and the next sign-in asks
-//    for a new password and then continues to the page asked for.
+//  - "This wasn't me": signed in to the portal in two browsers, one signs out everywhere and lands on the page
+//    that says what was done and lists the passkeys to review; the other's next portal page goes to a sign-in
+//    page, a platform's earlier token is inactive, and the old password no longer signs in (recovery sets a new
+//    one: test/recovery-browser.test.ts).
 // Every page is checked for console errors, failed resources and CSP violations, and every page screenshot
-// for message placeholders left unfilled. No wrong password is typed.
-// "This wasn't me" changes the adult's password, so it comes last. Screenshots go to test-artifacts/portal-*.png.
+// for message placeholders left unfilled. No wrong password is typed (the old one after "This wasn't me" aside).
+// "This wasn't me" turns the adult's password off, so it comes last. Screenshots go to test-artifacts/portal-*.png.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -322,8 +323,8 @@ async function introspect(flow: Flow, tokens: Tokens): Promise<boolean> {
     expect([...child.problems, ...guardian.problems]).toEqual([]);
   }, 120_000);
 
-  // Last: it makes the adult choose a new password.
-  it('"This wasn\'t me" ends every session: another browser must sign in again, platform tokens die, and the next sign-in asks for a new password', async () => {
+  // Last: it turns the adult's password off.
+  it('"This wasn\'t me" ends every session: another browser must sign in again, platform tokens die, and the old password no longer works', async () => {
     const adult = provider.adult;
     const first = await openTab();
     const second = await openTab();
@@ -346,8 +347,9 @@ async function introspect(flow: Flow, tokens: Tokens): Promise<boolean> {
     await screenshot(first.page, 'security');
     const logoutsBefore = receiver.tokens.length;
     await first.page.getByRole('button', { name: 'This wasn\'t me: sign out everywhere', exact: true }).click();
-    await expectHeading(first.page, 'You have been signed out everywhere');
-    expect(await first.page.locator('.lead').textContent()).toBe('Every session of your Cyber ID has ended and every platform\'s tokens were revoked. Sign in again and choose a new password. If you cannot sign in, call the Cyber ID hotline.');
+    await expectHeading(first.page, 'Your account is now protected');
+    expect(await first.page.locator('main li').allTextContents()).toEqual(expect.arrayContaining(['Your old password was turned off: nobody can sign in with it any more.']));
+    await first.page.getByRole('link', { name: 'Recover your account and set a new password' }).waitFor();
     await screenshot(first.page, 'signed-out-everywhere');
 
     // The platform's token is dead, and the platform was told.
@@ -360,21 +362,12 @@ async function introspect(flow: Flow, tokens: Tokens): Promise<boolean> {
     expect(second.page.url()).toMatch(new RegExp(`^${provider.url}/interaction/`));
     expect(await portalNav(second.page).count()).toBe(0);
 
-    // Signing in again: password, code, then a new password before anything else; then the page asked for.
-    await enterPassword(second.page, adult);
-    await enterCode(second.page, adult);
-    await expectHeading(second.page, 'Choose a new password');
-    await screenshot(second.page, 'new-password');
-    const newPassword = 'lantern harbour quietly 47 violet';
-    await second.page.getByLabel('New password', { exact: true }).fill(newPassword);
-    await second.page.getByLabel('Password again', { exact: true }).fill(newPassword);
-    await second.page.getByRole('button', { name: 'Save and continue', exact: true }).click();
-    await expectHeading(second.page, 'Every time a platform received your information');
-    expect(second.page.url()).toBe(`${provider.url}/account/history`);
-
-    await openSection(second.page, 'Security', 'Recent security activity');
-    const after = await second.page.locator('#security-events li[data-event]').evaluateAll((items) => items.map((item) => item.getAttribute('data-event')));
-    expect(after.slice(0, 3)).toEqual(['sign_in', 'password_changed', 'sessions_ended']); // newest first
+    // The old password no longer signs in: nobody who merely signs in next can choose a new one.
+    await second.page.getByLabel('Network number or phone number').fill(adult.phone);
+    await second.page.getByLabel('Password', { exact: true }).fill(adult.password);
+    await second.page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await second.page.getByText(t('login.error.invalid')).first().waitFor();
+    expect(second.page.url()).toMatch(new RegExp(`^${provider.url}/interaction/`));
     expect([...first.problems, ...second.problems]).toEqual([]);
   }, 120_000);
 });

@@ -11,7 +11,7 @@
 //  - consent: a refused optional claim is not released, a remembered answer is not asked again, and a new
 //    scope asks only for its own claims;
 //  - admission: a minor is turned away by an adults-only platform (access_denied), and at a platform that
-//    needs a guardian's approval waits until the guardian approves on /guardian in another browser;
+//    needs a guardian's approval waits until the guardian approves in the portal's Family section in another browser;
 //  - a form posted without its CSRF token gets a 403 page; five wrong passwords lock the account (429,
 //    Retry-After; even the right password is then refused) but not another person at the same address.
 // Each test uses browser contexts of its own, and each consent page a test expects is for a person and
@@ -335,11 +335,12 @@ async function sessionCookie(context: BrowserContext): Promise<string | undefine
     await child.page.getByText('Waiting for your guardian… this page continues by itself once they approve.').waitFor();
     await screenshot(child.page, 'guardian-wait-en');
 
-    // The guardian, in a browser of their own: a password is enough for the guardian pages.
+    // The guardian, in a browser of their own: /guardian leads to the portal's Family section, behind a loa2 sign-in.
     const guardian = await openTab('en');
     await guardian.page.goto(`${provider.url}/guardian`);
-    await expectHeading(guardian.page, 'Sign in as a guardian');
+    await expectHeading(guardian.page, 'Sign in to continue to Cyber ID');
     await enterPassword(guardian.page, adult);
+    await enterCode(guardian.page, adult);
     await expectHeading(guardian.page, 'Your children\'s Cyber IDs');
     const allow = guardian.page.getByRole('button', { name: new RegExp(`^Allow .+ to use ${PLATFORM_NAME.d}$`) });
     await allow.waitFor();

@@ -243,7 +243,7 @@ describe('lockout', () => {
     page = expectPage(await browser.submit(page, '/login', { identifier: minor.identifier, password: 'wrong-5' }));
     expect([page.status, page.headers.get('retry-after')]).toEqual([429, '60']);
     expect(page.doc.querySelector('.error-summary')?.text).toMatch(/Too many attempts\. For your safety, try again after \d\d:\d\d \(in about 1 min\)/);
-    expect(page.doc.querySelector('.notice a[href="/recover"]')?.text).toBe('Forgotten your password or lost your phone? Recover your account');
+    expect(page.doc.querySelector('.notice a[href="/recover"]')?.text).toBe('recover your account');
 
     const right = expectPage(await browser.submit(page, '/login', { identifier: minor.identifier, password: minor.password }));
     expect(right.status).toBe(429); // not even checked while locked

@@ -17,7 +17,7 @@ import { formatNetworkNumber } from '../identity/network-number.ts';
 import type { OneTimeCodes } from '../identity/one-time-codes.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, passwordProblem, personalStrings } from '../identity/password-policy.ts';
 import type { Passkeys } from '../identity/passkeys.ts';
-import { normalisePhone } from '../identity/phone.ts';
+import { formatCountryCodes, normalisePhone, smsAllowed, type SmsCountryCodes } from '../identity/phone.ts';
 import { maskPhone } from '../identity/sms.ts';
 import type { SecurityNotifications } from '../identity/notifications.ts';
 import type { CredentialThrottle, RateLimiterFactory } from '../identity/throttle.ts';
@@ -36,6 +36,7 @@ export interface CredentialPagesDependencies {
   activity: SecurityActivity;
   notifications: SecurityNotifications;
   rateLimiter: RateLimiterFactory;
+  smsCountryCodes: SmsCountryCodes;
   logger: Logger;
 }
 
@@ -59,7 +60,7 @@ interface PageState {
   status?: number;
 }
 
-export function credentialPages(router: Router, { kit, accounts, passkeys, codes, throttle, activity, notifications, rateLimiter, logger }: CredentialPagesDependencies): void {
+export function credentialPages(router: Router, { kit, accounts, passkeys, codes, throttle, activity, notifications, rateLimiter, smsCountryCodes, logger }: CredentialPagesDependencies): void {
   const form = bodyParser({ enableTypes: ['form'], formLimit: '4kb' });
   const phoneTries = rateLimiter({ keyPrefix: 'phone-change-tries', points: PHONE_CHANGE_TRIES_PER_HOUR, duration: 3600 });
   const t = translator('zh-CN'); // texts to Chinese numbers are written in Chinese, as at enrolment and sign-in
@@ -133,6 +134,7 @@ export function credentialPages(router: Router, { kit, accounts, passkeys, codes
     }
     const phone = normalisePhone(body.phone);
     if (!phone) return show(ctx, person, { fieldErrors: { phone: 'enrol.error.phone_invalid' }, phone: body.phone, status: 400 });
+    if (!smsAllowed(phone, smsCountryCodes)) return show(ctx, person, { fieldErrors: { phone: 'enrol.error.phone_not_allowed' }, params: { codes: formatCountryCodes(smsCountryCodes) }, phone: body.phone, status: 400 });
     if (phone === person.account.identity.phone) return show(ctx, person, { fieldErrors: { phone: 'account.credentials.error.phone_same' }, phone: body.phone, status: 400 });
     if (await accounts.isPhoneTaken(phone)) return show(ctx, person, { fieldErrors: { phone: 'enrol.error.phone_taken' }, phone: body.phone, status: 409 });
     // Whoever holds this session must also hold the current phone (when there is one): its code comes first.

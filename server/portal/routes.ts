@@ -8,6 +8,7 @@ import type { Guardianship } from '../enrol/guardianship.ts';
 import type { Accounts } from '../identity/accounts.ts';
 import type { SecurityActivity } from '../identity/activity.ts';
 import type { SecurityNotifications } from '../identity/notifications.ts';
+import type { SmsCountryCodes } from '../identity/phone.ts';
 import type { PlatformAdmission } from '../identity/admission.ts';
 import type { DisclosureLedger } from '../identity/ledger.ts';
 import type { OneTimeCodes } from '../identity/one-time-codes.ts';
@@ -42,6 +43,7 @@ export interface PortalDependencies {
   ledger: DisclosureLedger;
   activity: SecurityActivity;
   notifications: SecurityNotifications;
+  smsCountryCodes: SmsCountryCodes;
   /** A platform's display name (the provider's client registry). */
   platformName: (clientId: string) => Promise<string>;
   logger: Logger;

@@ -1,7 +1,8 @@
 // Real Chromium for browser tests: Debian's /usr/bin/chromium driven by playwright-core, each launch on a
 // fresh temporary profile. With CI=true a missing Chromium fails the run; elsewhere the suite says loudly
 // that it is skipped.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -43,4 +44,17 @@ export async function watchForProblems(page: Page): Promise<string[]> {
   await page.addInitScript(`document.addEventListener('securitypolicyviolation', (event) =>
     window.reportCspViolation(event.violatedDirective + ' blocked ' + event.blockedURI));`);
   return problems;
+}
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * axe-core's WCAG 2.x A and AA findings on the page as it is now, one line each ("rule: target"). Injected through
+ * the DevTools protocol, so the page's CSP (nonce-only scripts) is not loosened for it.
+ */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })
+    .then((result) => result.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`) as string[];
+  return violations;
 }

@@ -26,6 +26,12 @@ const envSchema = z.object({
   CYBERID_REGISTRY_URL: z.url({ protocol: /^https?$/ }).optional(),
   CYBERID_FACE_VERIFIER_URL: z.url({ protocol: /^https?$/ }).optional(),
   CYBERID_SMS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CYBERID_SMS_COUNTRY_CODES: z.string()
+    .regex(/^\s*[1-9]\d{0,2}(\s*,\s*[1-9]\d{0,2})*\s*$/, 'must be country calling codes without +, comma-separated, such as 86 or 86,852,853')
+    .transform((value) => [...new Set(value.split(',').map((code) => code.trim()))])
+    // Calling codes never begin one another (that is how a number's country is read), so such a pair is a typo.
+    .refine((codes) => !codes.some((a) => codes.some((b) => a !== b && b.startsWith(a))), 'no code may begin another (86 and 8 cannot both be country codes): check for a typo')
+    .default(['86']),
   CYBERID_DEMO: bool.optional(),
   CYBERID_DEMO_SITE_PORT: port.default(3443),
   CYBERID_LEDGER_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
@@ -70,6 +76,8 @@ export interface Config {
   simulationFile: string;
   /** The authorities' services; undefined means the simulation. */
   authorities: { registry: string | undefined; faceVerifier: string | undefined; sms: string | undefined };
+  /** Country calling codes (without +) to which SMS may be sent; any other number is refused everywhere. */
+  smsCountryCodes: string[];
   demo: boolean;
   demoSitePort: number;
   /** How often each process reads the signing-key schedule from the store (rotation by another process or the CLI). */
@@ -198,6 +206,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     clientsFile: env.CYBERID_CLIENTS_FILE ?? (demo ? 'clients.example.json' : undefined),
     simulationFile: path.resolve(env.CYBERID_SIMULATION_FILE),
     authorities: { registry: env.CYBERID_REGISTRY_URL, faceVerifier: env.CYBERID_FACE_VERIFIER_URL, sms: env.CYBERID_SMS_URL },
+    smsCountryCodes: env.CYBERID_SMS_COUNTRY_CODES,
     demo,
     demoSitePort: env.CYBERID_DEMO_SITE_PORT,
     keyCheckSeconds: env.CYBERID_KEY_CHECK_SECONDS,

@@ -23,7 +23,7 @@ import { Passkeys } from './identity/passkeys.ts';
 import { AttributeCipher, LookupHasher } from './identity/protection.ts';
 import { HttpIdentityRegistry, readSimulationSeed, SimulatedRegistry, type IdentityRegistry } from './identity/registry.ts';
 import { DecoupledSignIns } from './identity/decoupled-sign-in.ts';
-import { HttpSmsSender, OutboxSmsSender, type SmsSender } from './identity/sms.ts';
+import { CountryRestrictedSmsSender, HttpSmsSender, OutboxSmsSender, type SmsSender } from './identity/sms.ts';
 import { SecurityActivity } from './identity/activity.ts';
 import { SecurityNotifications } from './identity/notifications.ts';
 import { DisclosureLedger } from './identity/ledger.ts';
@@ -91,6 +91,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     const enrolments = new Enrolments({
       store: store.shortLived, cipher, accounts, guardianRequests: store.guardianRequests,
       registry: authorities.registry, faces: authorities.faces, codes, logger,
+      rateLimiter: store.rateLimiter, smsCountryCodes: config.smsCountryCodes, issuer,
     });
     const guardianship = new Guardianship(accounts, store.guardianRequests, logger);
     const admission = new PlatformAdmission(accounts, store.platformApprovals);
@@ -122,7 +123,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       auditRegistrations(provider, audit, logger);
       mountApp({
         provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity, notifications, decoupledSignIns,
-        registry: authorities.registry, portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
+        registry: authorities.registry, smsCountryCodes: config.smsCountryCodes, portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
         admin: { clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit }), keys: signingKeys, audit, keysChanged: () => void watcher.check() },
       });
       return provider;
@@ -170,7 +171,8 @@ function connectAuthorities(config: Config, logger: Logger): Authorities {
   return {
     registry: registry ? new HttpIdentityRegistry(registry) : simulatedRegistry!,
     faces: faceVerifier ? new HttpFaceVerifier(faceVerifier) : new SimulatedFaceVerifier(seed),
-    sms: sms ? new HttpSmsSender(sms) : new OutboxSmsSender(config.dataDir, logger),
+    // Every SMS, whoever sends it, goes only to the countries the operator allows.
+    sms: new CountryRestrictedSmsSender(sms ? new HttpSmsSender(sms) : new OutboxSmsSender(config.dataDir, logger), config.smsCountryCodes, logger),
     simulatedRegistry,
   };
 }

@@ -1,7 +1,9 @@
 // Enrolment over HTTP against the real server: the JSON API a mobile app calls (every document kind and
 // every refusal), the guardian pages, and afterwards a platform signing the new person in with openid-client.
 // The registry, face verifier and SMS are the built-in simulations (seeded from the repository's file);
-// one-time codes are read from the SMS outbox file, as a developer would.
+// one-time codes are read from the SMS outbox file, as a developer would. The server runs behind a trusted proxy
+// (CYBERID_PROXY=true) so that each API enrolment starts from an address of its own (X-Forwarded-For), as people
+// enrol from their own phones: starts are limited per address (test/phones.test.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -11,7 +13,7 @@ import { parseNetworkNumber } from '../server/identity/network-number.ts';
 import { readSimulationSeed, type SimulatedPerson } from '../server/identity/registry.ts';
 import { expectPage, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, redeem } from './support/platform.ts';
-import { removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const SEED = readSimulationSeed(path.resolve(import.meta.dirname, '../server/identity/simulation/registry.json'));
 const PASSWORD = 'Lantern-river-autumn-42';
@@ -20,7 +22,7 @@ let provider: RunningProvider;
 let platformA: oidc.Configuration;
 
 beforeAll(async () => {
-  provider = await startProvider(tempDataDir());
+  provider = await startProvider(tempDataDir(), { CYBERID_PROXY: 'true' });
   platformA = await discover(provider.url, PLATFORM_A);
 }, 60_000);
 
@@ -41,10 +43,10 @@ interface Answer {
   headers: Headers;
 }
 
-async function api(route: string, token?: string, body?: unknown): Promise<Answer> {
+async function api(route: string, token?: string, body?: unknown, from?: string): Promise<Answer> {
   const response = await fetch(new URL(`/enrol/api/v1${route}`, provider.url), {
     method: body === undefined && route === '/enrolment' ? 'GET' : 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...(from ? { 'x-forwarded-for': from } : {}) },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   return { status: response.status, body: await response.json() as Record<string, unknown>, headers: response.headers };
@@ -66,8 +68,12 @@ function documentOf(p: SimulatedPerson, index = 0) {
 
 const ownFace = (p: SimulatedPerson) => `sim:live:${p.photo}`;
 
+let starts = 0;
+
+/** Starts an API enrolment from an address of its own. */
 async function start(): Promise<string> {
-  const started = await api('/enrolments', undefined, {});
+  starts += 1;
+  const started = await api('/enrolments', undefined, {}, `198.51.100.${starts}`);
   expect(started.status).toBe(201);
   return started.body.enrolment_token as string;
 }
@@ -192,7 +198,9 @@ describe('refusals, each with a clear error and nothing lost', () => {
     const second = await start();
     await api('/enrolment/document', second, documentOf(q));
     await api('/enrolment/face', second, { capture: ownFace(q) });
-    expect((await api('/enrolment/phone', second, { phone: '13800138000' })).body).toMatchObject({ error: 'phone_taken', field: 'phone' });
+    // A number outside the countries SMS may go to (CYBERID_SMS_COUNTRY_CODES, 86 here). An enrolled number is no
+    // refusal: the phone step answers alike for every number (test/phones.test.ts).
+    expect((await api('/enrolment/phone', second, { phone: '+85251234567' })).body).toMatchObject({ error: 'phone_not_allowed', field: 'phone', step: 'phone' });
     expect((await api('/enrolment/phone', second, { phone: '12345' })).body).toMatchObject({ error: 'phone_invalid', field: 'phone' });
     await api('/enrolment/phone', second, { phone: '13700137020' });
     const right = lastCodeFor('+8613700137020');
@@ -247,9 +255,12 @@ describe('refusals, each with a clear error and nothing lost', () => {
 });
 
 describe('minors and guardians', () => {
-  async function guardianSignIn(browser: FormBrowser, identifier: string): Promise<Page> {
-    const signIn = expectPage(await browser.open(new URL('/guardian', provider.url)));
-    return expectPage(await browser.submit(signIn, '/guardian/sign-in', { identifier, password: PASSWORD }));
+  /** A guardian acts from the portal's Family section, signed in with password and SMS code; returns the page `start` shows. */
+  async function guardianSignIn(browser: FormBrowser, phone: string, password = PASSWORD, start = '/guardian'): Promise<Page> {
+    let page = expectPage(await browser.open(new URL(start, provider.url)));
+    if (page.doc.querySelector('form[action$="/login"]')) page = expectPage(await browser.submit(page, '/login', { identifier: phone, password }));
+    if (page.doc.querySelector('form[action$="/code"]')) page = expectPage(await browser.submit(page, '/code', { code: lastCodeSentTo(provider.dataDir, phone)! }));
+    return page;
   }
 
   it('a 16-year-old cannot sign in to platforms until a guardian approves', async () => {
@@ -267,9 +278,9 @@ describe('minors and guardians', () => {
     // The guardian the registry names enrols, signs in on the guardian page and approves.
     expect((await enrol(person('sim-0011'), '13700137031')).body).toMatchObject({ step: 'done', account_status: 'active' });
     const guardianBrowser = new FormBrowser(provider.url);
-    const dashboard = await guardianSignIn(guardianBrowser, '13700137031');
-    expect(dashboard.doc.querySelector('.pending')?.text).toContain(minor.name);
-    const approved = expectPage(await guardianBrowser.submit(dashboard, '/guardian/decide', { decision: 'approve' }));
+    const family = await guardianSignIn(guardianBrowser, '13700137031');
+    expect(family.doc.querySelector('.pending')?.text).toContain(minor.name);
+    const approved = expectPage(await guardianBrowser.submit(family, '/account/family/decide', { decision: 'approve' }));
     expect(approved.doc.querySelector('.notice')?.text).toMatch(/Approved/);
     expect(approved.doc.querySelector('.pending')).toBeNull();
 
@@ -280,16 +291,15 @@ describe('minors and guardians', () => {
   it('a guardian enrols a child under 14 (no phone), and someone who is not the child\'s guardian cannot', async () => {
     const child = person('sim-0004');
     const stranger = new FormBrowser(provider.url);
-    const strangerPage = expectPage(await stranger.open(new URL('/guardian', provider.url)));
-    const strangerDashboard = expectPage(await stranger.submit(strangerPage, '/guardian/sign-in', { identifier: provider.adult.phone, password: provider.adult.password }));
-    const strangerDocument = expectPage(await stranger.submit(strangerDashboard, '/enrol/start?for=child'));
+    const strangerStart = await guardianSignIn(stranger, provider.adult.phone, provider.adult.password, '/account/family/enrol-child');
+    const strangerDocument = expectPage(await stranger.submit(strangerStart, '/enrol/start?for=child'));
     const notGuardian = expectPage(await stranger.submit(strangerDocument, '/enrol/document', documentOf(child)));
     expect(notGuardian.status).toBe(422);
     expect(notGuardian.doc.querySelector('#document_number-error')?.text).toMatch(/guardian/);
 
     const browser = new FormBrowser(provider.url);
-    const dashboard = await guardianSignIn(browser, '13700137031');
-    let page = expectPage(await browser.submit(dashboard, '/enrol/start?for=child'));
+    const enrolChild = await guardianSignIn(browser, '13700137031', PASSWORD, '/account/family/enrol-child');
+    let page = expectPage(await browser.submit(enrolChild, '/enrol/start?for=child'));
     expect(page.doc.querySelector('h1')?.text).toMatch(/child/);
     page = expectPage(await browser.submit(page, '/enrol/document', documentOf(child)));
     page = expectPage(await browser.submit(page, '/enrol/face', { subject: 'own_face' }));

@@ -1,7 +1,7 @@
 // The enrolment steps as a JSON API for the Cyber ID app (which reads the document's chip by NFC and runs
 // the camera SDK): POST /enrol/api/v1/enrolments starts one and returns its token; every other call sends
 // it as a Bearer token. Errors are {error, error_description, field?} with a 4xx status, 503 when an
-// authority does not answer.
+// authority does not answer. Starts are limited per address (429 too_many_requests).
 import { bodyParser } from '@koa/bodyparser';
 import { StoreUnavailableError, UNAVAILABLE } from '../../adapters/outage.ts';
 import Router from '@koa/router';
@@ -10,10 +10,12 @@ import { z } from 'zod';
 import { chooseLanguage, translator } from '../../interactions/i18n.ts';
 import type { Accounts } from '../identity/accounts.ts';
 import type { Passkeys } from '../identity/passkeys.ts';
+import { formatCountryCodes } from '../identity/phone.ts';
 import { AuthorityUnavailableError } from '../identity/registry.ts';
+import { SmsNotAllowedError } from '../identity/sms.ts';
 import type { Logger } from '../logger.ts';
 import { ENROLMENT_SECONDS, type EnrolmentState, type Enrolments, type StepResult } from './enrolment.ts';
-import { documentForm, passkeyForm, smsText } from './forms.ts';
+import { documentForm, passkeyForm } from './forms.ts';
 
 const english = translator('en');
 
@@ -45,9 +47,12 @@ export function enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }: E
   router.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', onError: () => { throw new ApiError(400, 'invalid_request', 'the body must be JSON'); } }));
 
   router.post('/enrolments', async (ctx) => {
-    const { id, state } = await enrolments.start();
+    const started = await enrolments.start(ctx.ip);
+    if (!started.started) {
+      throw new ApiError(429, 'too_many_requests', `too many enrolments were started from this address; retry after ${started.retryAfter} seconds`, { retry_after: started.retryAfter });
+    }
     ctx.status = 201;
-    ctx.body = { enrolment_token: id, token_type: 'Bearer', expires_in: ENROLMENT_SECONDS, ...view(state) };
+    ctx.body = { enrolment_token: started.id, token_type: 'Bearer', expires_in: ENROLMENT_SECONDS, ...view(started.state) };
   });
 
   router.get('/enrolment', async (ctx) => {
@@ -63,7 +68,7 @@ export function enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }: E
         throw new ApiError(400, 'invalid_request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`, { field: issue?.path[0] });
       }
       const result = await run(enrolment, body.data, ctx);
-      if (!result.ok) throw refusalError(result);
+      if (!result.ok) throw refusalError(result, enrolments);
       ctx.body = { ...view(result.state), ...await shownOnce(enrolment.id, result.state) };
     });
   };
@@ -75,8 +80,8 @@ export function enrolmentApiRoutes({ enrolments, accounts, passkeys, logger }: E
     expiresOn: body.expires_on,
   }));
   step('/enrolment/face', z.object({ capture: z.string().min(1).max(200_000) }), ({ id, state }, body) => enrolments.submitFace(id, state, body.capture));
-  step('/enrolment/phone', z.object({ phone: z.string().trim().min(1).max(32) }), ({ id, state }, body, ctx) => enrolments.submitPhone(id, state, body.phone, smsText(translator(chooseLanguage(ctx)))));
-  step('/enrolment/phone/resend', z.object({}), ({ id, state }, _body, ctx) => enrolments.resendCode(id, state, smsText(translator(chooseLanguage(ctx)))));
+  step('/enrolment/phone', z.object({ phone: z.string().trim().min(1).max(32) }), ({ id, state }, body, ctx) => enrolments.submitPhone(id, state, body.phone, translator(chooseLanguage(ctx))));
+  step('/enrolment/phone/resend', z.object({}), ({ id, state }, _body, ctx) => enrolments.resendCode(id, state, translator(chooseLanguage(ctx))));
   step('/enrolment/code', z.object({ code: z.string().trim().min(1).max(12) }), ({ id, state }, body) => enrolments.submitCode(id, state, body.code));
   step('/enrolment/password', z.object({ password: z.string().min(1).max(512) }), ({ id, state }, body) => enrolments.submitPassword(id, state, body.password));
 
@@ -127,14 +132,18 @@ function view(state: EnrolmentState): Record<string, unknown> {
   };
 }
 
-function refusalError(result: Extract<StepResult, { ok: false }>): ApiError {
+function refusalError(result: Extract<StepResult, { ok: false }>, enrolments: Enrolments): ApiError {
   const { refusal, state } = result;
   if (refusal.code === 'wrong_step') return new ApiError(409, 'wrong_step', `this enrolment is at the ${state.step} step`, { step: state.step });
-  const description = english(`enrol.error.${refusal.code}`, { seconds: String(refusal.retryAfter ?? ''), left: String(refusal.guessesLeft ?? '') });
+  const description = english(`enrol.error.${refusal.code}`, {
+    seconds: String(refusal.retryAfter ?? ''), left: String(refusal.guessesLeft ?? ''), codes: formatCountryCodes(enrolments.smsCountryCodes),
+  });
   const extra = {
     ...(refusal.field ? { field: refusal.field } : {}),
     ...(refusal.guessesLeft !== undefined ? { guesses_left: refusal.guessesLeft } : {}),
     ...(refusal.retryAfter !== undefined ? { retry_after: refusal.retryAfter } : {}),
+    // Said only once the person has proven they hold the phone: it may be their own forgotten Cyber ID.
+    ...(refusal.code === 'phone_taken' ? { recover_uri: enrolments.recoverUrl } : {}),
     step: state.step,
   };
   return new ApiError(refusal.code === 'code_cool_down' ? 429 : 422, refusal.code, description, extra);
@@ -153,6 +162,10 @@ function apiErrors(logger: Logger) {
         logger.warn({ err: error, requestId: ctx.state.requestId, store: error.backend }, 'storage unavailable');
         ctx.status = 503;
         ctx.body = UNAVAILABLE;
+      } else if (error instanceof SmsNotAllowedError) {
+        // The phone step refuses such numbers first; this is the SMS sender's own guard.
+        ctx.status = 422;
+        ctx.body = { error: 'phone_not_allowed', error_description: 'SMS are not sent to this number' };
       } else if (error instanceof AuthorityUnavailableError) {
         logger.warn({ err: error, requestId: ctx.state.requestId }, 'an authority did not answer');
         ctx.status = 503;

@@ -1,26 +1,40 @@
 // Enrolment, step by step: document → registry check → face check → phone + one-time code → password →
 // done (the account, its personal network number shown once, and an offer to add a passkey). The web pages
 // and the JSON API both drive this one state machine. The state is short-lived and sealed at rest: it holds
-// the registry's person record between steps.
+// the registry's person record between steps. The phone step answers alike for every number (no oracle), and
+// starts are limited per address.
 import { createHash, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { GuardianRequestRepository, ShortLivedStore } from '../../adapters/types.ts';
 import { DuplicateAccountError } from '../../adapters/types.ts';
+import type { Translate } from '../../interactions/i18n.ts';
 import type { Accounts } from '../identity/accounts.ts';
 import { ageOn, todayInChina } from '../identity/claims.ts';
 import { checkDocumentNumber, type FormatProblem, type IdentityDocument } from '../identity/documents.ts';
 import type { FaceVerifier } from '../identity/face.ts';
 import type { OneTimeCodes } from '../identity/one-time-codes.ts';
 import { passwordProblem, personalStrings, type PasswordProblem } from '../identity/password-policy.ts';
-import { normalisePhone } from '../identity/phone.ts';
+import { normalisePhone, smsAllowed, type SmsCountryCodes } from '../identity/phone.ts';
 import type { AttributeCipher } from '../identity/protection.ts';
 import type { DocumentClaim, IdentityRegistry, MismatchReason, PersonRecord } from '../identity/registry.ts';
+import type { RateLimiterFactory } from '../identity/throttle.ts';
 import type { Logger } from '../logger.ts';
+import { enrolmentSms } from './forms.ts';
 
 export const ENROLMENT_SECONDS = 30 * 60;
 export const MAX_DOCUMENT_ATTEMPTS = 5;
 export const MAX_FACE_ATTEMPTS = 3;
 const SELF_ENROLMENT_AGE = 14;
 const ADULT_AGE = 18;
+/** Enrolments one address may start in the window: a family enrolling together fits; a script creating state does not. */
+export const STARTS_PER_ADDRESS = 10;
+export const START_WINDOW_SECONDS = 10 * 60;
+/**
+ * Checked instead of the guess for a number that already has a Cyber ID: no code was sent to it, and no six-digit
+ * guess can equal this, so every guess is refused like a wrong code and counted like one.
+ */
+const NO_CODE_WAS_SENT = 'none';
 
 export type Step = 'document' | 'face' | 'phone' | 'code' | 'password' | 'done' | 'ended';
 
@@ -38,6 +52,8 @@ export interface EnrolmentState {
   verifiedAt?: number;
   /** E.164; null when a guardian enrols a child without a phone. */
   phone?: string | null;
+  /** The phone was already on an account when it was entered: it was sent a notice, not a code (never shown). */
+  phoneInUse?: boolean;
   accountId?: string;
   /** Kept only until it has been shown once. */
   networkNumber?: string;
@@ -53,7 +69,7 @@ export interface Refusal {
     | 'wrong_step' | 'invalid_input'
     | `document_${FormatProblem}` | 'registry_mismatch' | 'document_expired' | 'document_revoked' | 'not_under_14' | 'not_guardian'
     | 'liveness_failed' | 'face_mismatch'
-    | 'phone_invalid' | 'phone_taken' | 'code_cool_down' | 'code_wrong' | 'code_expired' | 'code_exhausted'
+    | 'phone_invalid' | 'phone_not_allowed' | 'phone_taken' | 'code_cool_down' | 'code_wrong' | 'code_expired' | 'code_exhausted'
     | `password_${PasswordProblem}` | 'phone_required';
   field?: string;
   retryAfter?: number;
@@ -61,6 +77,8 @@ export interface Refusal {
 }
 
 export type StepResult = { ok: true; state: EnrolmentState } | { ok: false; refusal: Refusal; state: EnrolmentState };
+
+export type StartResult = { started: true; id: string; state: EnrolmentState } | { started: false; retryAfter: number };
 
 export interface EnrolmentDependencies {
   store: ShortLivedStore;
@@ -70,6 +88,12 @@ export interface EnrolmentDependencies {
   registry: IdentityRegistry;
   faces: FaceVerifier;
   codes: OneTimeCodes;
+  /** Counters shared by every process (the store's), for the limit on starts. */
+  rateLimiter: RateLimiterFactory;
+  /** Where SMS may go (`CYBERID_SMS_COUNTRY_CODES`). */
+  smsCountryCodes: SmsCountryCodes;
+  /** The provider's public URL: account recovery is at {issuer}/recover. */
+  issuer: string;
   logger: Logger;
 }
 
@@ -82,18 +106,36 @@ function refusalOfMismatch(reason: MismatchReason): Refusal {
 
 export class Enrolments {
   readonly #deps: EnrolmentDependencies;
+  readonly #starts: RateLimiterAbstract;
+  readonly smsCountryCodes: SmsCountryCodes;
+  /** Account recovery, offered when a verified phone turns out to belong to another Cyber ID. */
+  readonly recoverUrl: string;
 
   constructor(deps: EnrolmentDependencies) {
     this.#deps = deps;
+    this.#starts = deps.rateLimiter({ keyPrefix: 'enrolment-starts', points: STARTS_PER_ADDRESS, duration: START_WINDOW_SECONDS });
+    this.smsCountryCodes = deps.smsCountryCodes;
+    this.recoverUrl = new URL('/recover', deps.issuer).href;
   }
 
-  /** Starts an enrolment; the returned id is its bearer secret (cookie or API token). */
-  async start(appliedBy: string | null = null): Promise<{ id: string; state: EnrolmentState }> {
+  /**
+   * Starts an enrolment from `address` (the client's IP); the returned id is its bearer secret (cookie or API token).
+   * Each start creates state and leads to SMS, so an address may start only a few in a window.
+   */
+  async start(address: string, appliedBy: string | null = null): Promise<StartResult> {
+    try {
+      await this.#starts.consume(addressKey(address));
+    } catch (refusal) {
+      // rate-limiter-flexible rejects with its result when over the limit, with an Error when the store fails.
+      if (refusal instanceof Error) throw refusal;
+      this.#deps.logger.info({ event: 'enrolment.start_limited' }, 'too many enrolments started from one address');
+      return { started: false, retryAfter: Math.max(1, Math.ceil((refusal as { msBeforeNext: number }).msBeforeNext / 1000)) };
+    }
     const id = randomBytes(24).toString('base64url');
     const state: EnrolmentState = { step: 'document', appliedBy, documentAttempts: 0, faceAttempts: 0 };
     await this.#save(id, state);
     this.#log(id, 'enrolment.started', { guardianApplied: appliedBy !== null });
-    return { id, state };
+    return { started: true, id, state };
   }
 
   async load(id: string): Promise<EnrolmentState | undefined> {
@@ -148,15 +190,22 @@ export class Enrolments {
     return { ok: true, state };
   }
 
-  async submitPhone(id: string, state: EnrolmentState, given: string, message: (code: string) => string): Promise<StepResult> {
+  /**
+   * The answer is the same whether or not the number already has a Cyber ID, so this step tells nobody who is
+   * enrolled: a number in use is sent a notice (you already have a Cyber ID; recover it) through the same code
+   * path, with the same cool-down and hourly cap, and its code step refuses every guess as wrong. `t` words the SMS.
+   */
+  async submitPhone(id: string, state: EnrolmentState, given: string, t: Translate): Promise<StepResult> {
     if (state.step !== 'phone' && state.step !== 'code') return wrongStep(state);
     const phone = normalisePhone(given);
     if (!phone) return refuse(state, { code: 'phone_invalid', field: 'phone' });
-    if (await this.#deps.accounts.isPhoneTaken(phone)) return refuse(state, { code: 'phone_taken', field: 'phone' });
-    const sent = await this.#deps.codes.send('enrolment', phone, message);
+    if (!smsAllowed(phone, this.#deps.smsCountryCodes)) return refuse(state, { code: 'phone_not_allowed', field: 'phone' });
+    const phoneInUse = await this.#deps.accounts.isPhoneTaken(phone);
+    const sent = await this.#sendCode(phone, phoneInUse, t);
     if (!sent.sent) return refuse(state, { code: 'code_cool_down', field: 'phone', retryAfter: sent.retryAfter });
-    Object.assign(state, { step: 'code', phone });
+    Object.assign(state, { step: 'code', phone, phoneInUse });
     await this.#save(id, state);
+    this.#log(id, 'enrolment.phone_entered', { phoneInUse });
     return { ok: true, state };
   }
 
@@ -164,14 +213,14 @@ export class Enrolments {
   async skipPhone(id: string, state: EnrolmentState): Promise<StepResult> {
     if (state.step !== 'phone' && state.step !== 'code') return wrongStep(state);
     if (state.appliedBy === null) return refuse(state, { code: 'phone_required', field: 'phone' });
-    Object.assign(state, { step: 'password', phone: null });
+    Object.assign(state, { step: 'password', phone: null, phoneInUse: undefined });
     await this.#save(id, state);
     return { ok: true, state };
   }
 
-  async resendCode(id: string, state: EnrolmentState, message: (code: string) => string): Promise<StepResult> {
+  async resendCode(id: string, state: EnrolmentState, t: Translate): Promise<StepResult> {
     if (state.step !== 'code' || !state.phone) return wrongStep(state);
-    const sent = await this.#deps.codes.send('enrolment', state.phone, message);
+    const sent = await this.#sendCode(state.phone, state.phoneInUse === true, t);
     if (!sent.sent) return refuse(state, { code: 'code_cool_down', field: 'code', retryAfter: sent.retryAfter });
     return { ok: true, state };
   }
@@ -186,9 +235,11 @@ export class Enrolments {
 
   async submitCode(id: string, state: EnrolmentState, code: string): Promise<StepResult> {
     if (state.step !== 'code' || !state.phone) return wrongStep(state);
-    const checked = await this.#deps.codes.check('enrolment', state.phone, code);
+    const checked = await this.#deps.codes.check('enrolment', state.phone, state.phoneInUse ? NO_CODE_WAS_SENT : code);
     if (checked.result === 'wrong') return refuse(state, { code: 'code_wrong', field: 'code', guessesLeft: checked.guessesLeft });
     if (checked.result !== 'ok') return refuse(state, { code: `code_${checked.result}`, field: 'code' });
+    // The person has proven they hold this phone, so they may be told: someone enrolled it since the code was sent.
+    if (await this.#deps.accounts.isPhoneTaken(state.phone)) return this.#phoneTaken(id, state);
     state.step = 'password';
     await this.#save(id, state);
     return { ok: true, state };
@@ -214,11 +265,7 @@ export class Enrolments {
     } catch (error) {
       if (!(error instanceof DuplicateAccountError)) throw error;
       // Someone enrolled the same person or phone while this enrolment was open.
-      if (error.field === 'phone') {
-        state.step = 'phone';
-        await this.#save(id, state);
-        return refuse(state, { code: 'phone_taken', field: 'phone' });
-      }
+      if (error.field === 'phone') return this.#phoneTaken(id, state);
       return this.#end(id, state, 'already_enrolled');
     }
     if (awaitingGuardian) {
@@ -240,6 +287,20 @@ export class Enrolments {
     delete state.networkNumber;
     await this.#save(id, state);
     return networkNumber;
+  }
+
+  /** A code, or for a number in use a notice that says nothing to whoever typed the number and helps its owner. */
+  #sendCode(phone: string, phoneInUse: boolean, t: Translate) {
+    const sms = enrolmentSms(t, this.recoverUrl);
+    return this.#deps.codes.send('enrolment', phone, phoneInUse ? () => sms.phoneInUse : sms.code);
+  }
+
+  /** A verified phone that belongs to another Cyber ID: back to the phone step, with recovery offered. */
+  async #phoneTaken(id: string, state: EnrolmentState): Promise<StepResult> {
+    Object.assign(state, { step: 'phone', phone: undefined, phoneInUse: undefined });
+    await this.#save(id, state);
+    this.#log(id, 'enrolment.phone_taken', {});
+    return refuse(state, { code: 'phone_taken', field: 'phone' });
   }
 
   async #end(id: string, state: EnrolmentState, ending: Ending): Promise<StepResult> {
@@ -266,4 +327,19 @@ function refuse(state: EnrolmentState, refusal: Refusal): StepResult {
 
 function wrongStep(state: EnrolmentState): StepResult {
   return refuse(state, { code: 'wrong_step' });
+}
+
+/**
+ * What the start limit counts: an IPv4 address, or the /64 of an IPv6 one (a subscriber is given a whole /64, so
+ * counting single IPv6 addresses would limit nothing).
+ */
+export function addressKey(ip: string): string {
+  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (isIP(v4) === 4) return v4;
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

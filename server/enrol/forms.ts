@@ -17,7 +17,13 @@ export const passkeyForm = z.object({
   name: z.string().trim().min(1).max(40).default('Passkey'),
 });
 
-/** The SMS that carries an enrolment code, in the person's language. */
-export function smsText(t: Translate): (code: string) => string {
-  return (code) => t('sms.enrolment_code', { code, minutes: '5' });
+/**
+ * The enrolment SMS, in the language of whoever typed the number: the code, or for a number that already has a
+ * Cyber ID a notice that someone tried to enrol with it and where its owner can recover their account.
+ */
+export function enrolmentSms(t: Translate, recoverUrl: string): { code: (code: string) => string; phoneInUse: string } {
+  return {
+    code: (code) => t('sms.enrolment_code', { code, minutes: '5' }),
+    phoneInUse: t('enrol.sms.phone_in_use', { recover: recoverUrl }),
+  };
 }

@@ -1,6 +1,6 @@
 // The enrolment journey as web pages under /enrol. The enrolment's id travels in a signed, HttpOnly
 // cookie; every form carries the CSRF token; GET /enrol always shows the current step, so reload and the
-// back button land where the person is.
+// back button land where the person is. Starts are limited per address (429 with the error page).
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -15,11 +15,12 @@ import { SIMULATED_SUBJECTS, SimulatedFaceVerifier, type FaceVerifier } from '..
 import { formatNetworkNumber } from '../identity/network-number.ts';
 import type { Passkeys } from '../identity/passkeys.ts';
 import { MIN_PASSWORD_LENGTH } from '../identity/password-policy.ts';
+import { formatCountryCodes } from '../identity/phone.ts';
 import { maskPhone } from '../identity/sms.ts';
 import type { Logger } from '../logger.ts';
 import { ENROLMENT_SECONDS, type EnrolmentState, type Enrolments, type Refusal, type StepResult } from './enrolment.ts';
 import type { GuardianSessions } from './guardian-web.ts';
-import { documentForm, passkeyForm, smsText } from './forms.ts';
+import { documentForm, passkeyForm } from './forms.ts';
 
 const COOKIE = 'cyberid_enrolment';
 
@@ -61,8 +62,12 @@ export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guar
       ctx.status = 303;
       return ctx.redirect('/guardian');
     }
-    const { id } = await enrolments.start(guardian?.id ?? null);
-    setCookie(ctx, id);
+    const started = await enrolments.start(ctx.ip, guardian?.id ?? null);
+    if (!started.started) {
+      ctx.set('Retry-After', String(started.retryAfter));
+      return renderPage(ctx, 'error', { code: 'too_many_requests', messageKey: 'enrol.error.too_many_starts', hintKey: 'enrol.error.too_many_starts_hint' }, { status: 429 });
+    }
+    setCookie(ctx, started.id);
     backToStep(ctx);
   });
 
@@ -103,7 +108,7 @@ export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guar
     if (!(faces instanceof SimulatedFaceVerifier) || !state.person) return Promise.resolve({ ok: false, refusal: { code: 'wrong_step' }, state });
     return enrolments.submitFace(id, state, faces.captureOf(state.person.personId, body.subject));
   });
-  step('/phone', z.object({ phone: z.string().trim().min(1).max(32) }), (id, state, body, t) => enrolments.submitPhone(id, state, body.phone, smsText(t)));
+  step('/phone', z.object({ phone: z.string().trim().min(1).max(32) }), (id, state, body, t) => enrolments.submitPhone(id, state, body.phone, t));
   step('/phone/skip', z.object({}), (id, state) => enrolments.skipPhone(id, state));
   step('/phone/change', z.object({}), (id, state) => enrolments.changePhone(id, state));
   step('/code', z.object({ code: z.string().trim().min(1).max(12) }), (id, state, body) => enrolments.submitCode(id, state, body.code));
@@ -116,7 +121,7 @@ export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guar
     checkCsrf(ctx, csrfOnly.parse(ctx.request.body ?? {}).csrf);
     const current = await currentEnrolment(ctx);
     if (!current) return backToStep(ctx);
-    const result = await enrolments.resendCode(current.id, current.state, smsText(translator(chooseLanguage(ctx))));
+    const result = await enrolments.resendCode(current.id, current.state, translator(chooseLanguage(ctx)));
     if (!result.ok && result.refusal.code === 'wrong_step') return backToStep(ctx);
     return showStep(ctx, current.id, current.state, result.ok ? { notice: 'enrol.code.resent' } : { refusal: result.refusal });
   });
@@ -152,10 +157,11 @@ export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guar
     const t = translator(chooseLanguage(ctx));
     const fieldErrors: Record<string, string> = {};
     const errors: { field: string; key: string; params?: Record<string, string> }[] = [];
+    const codes = formatCountryCodes(enrolments.smsCountryCodes);
     if (page.refusal) {
       const field = page.refusal.field ?? defaultField(state);
       const key = page.refusal.code === 'invalid_input' ? `enrol.error.invalid.${field}` : `enrol.error.${page.refusal.code}`;
-      const params = { seconds: String(page.refusal.retryAfter ?? ''), left: String(page.refusal.guessesLeft ?? '') };
+      const params = { seconds: String(page.refusal.retryAfter ?? ''), left: String(page.refusal.guessesLeft ?? ''), codes };
       fieldErrors[field] = t(key, params);
       errors.push({ field, key, params });
     }
@@ -166,8 +172,15 @@ export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guar
         return renderPage(ctx, 'enrol-document', { ...common, documentTypes: DOCUMENT_TYPES.map((value) => ({ value, label: t(`document.${value}`) })) }, options);
       case 'face':
         return renderPage(ctx, 'enrol-face', { ...common, simulated: faces instanceof SimulatedFaceVerifier, subjects: SIMULATED_SUBJECTS }, options);
-      case 'phone':
-        return renderPage(ctx, 'enrol-phone', common, options);
+      case 'phone': {
+        const mainlandOnly = enrolments.smsCountryCodes.length === 1 && enrolments.smsCountryCodes[0] === '86';
+        return renderPage(ctx, 'enrol-phone', {
+          ...common,
+          phoneHint: mainlandOnly ? t('enrol.phone.phone_hint') : t('enrol.phone.phone_hint_codes', { codes }),
+          // A verified phone that belongs to another Cyber ID may be the person's own, forgotten one.
+          offerRecovery: page.refusal?.code === 'phone_taken',
+        }, options);
+      }
       case 'code':
         return renderPage(ctx, 'enrol-code', { ...common, maskedPhone: maskPhone(state.phone ?? ''), notice: page.notice && t(page.notice) }, options);
       case 'password':

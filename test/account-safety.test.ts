@@ -2,14 +2,12 @@
 // from a look-alike page, "this wasn't me" against someone who holds the password, the guardian pages, and
 // one-time codes guessed across interactions. Requests come through CYBERID_PROXY with X-Forwarded-For, so
 // the attacker and the person are on different networks, as they would be.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openEmbeddedStore } from '../adapters/index.ts';
 import { expectPage, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_C, redeem, signIn, type Person, type PlatformRegistration } from './support/platform.ts';
 import { readQrSvg } from './support/qr.ts';
-import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { lastCodeSentTo, messagesSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const PERSON_NETWORK = { 'x-forwarded-for': '198.51.100.20' };
 const ATTACKER_NETWORK = { 'x-forwarded-for': '203.0.113.7', 'user-agent': 'Cyber ID Official App (verified by the Ministry)' };
@@ -32,11 +30,7 @@ afterAll(async () => {
 const at = (pathname: string) => new URL(pathname, provider.url);
 
 /** Every SMS the simulated gateway sent to `phone`, oldest first. */
-function messagesTo(phone: string): string[] {
-  const e164 = phone.startsWith('+') ? phone : `+86${phone}`;
-  return readFileSync(path.join(provider.dataDir, 'sms-outbox.jsonl'), 'utf8').trim().split('\n')
-    .map((line) => JSON.parse(line) as { to: string; text: string }).filter((sms) => sms.to === e164).map((sms) => sms.text);
-}
+const messagesTo = (phone: string) => messagesSentTo(provider.dataDir, phone);
 
 /** Signs in to the portal (password and SMS code); returns the page it lands on. */
 async function portalSignIn(browser: FormBrowser, person: Person, start = '/account'): Promise<Page> {

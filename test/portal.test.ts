@@ -3,7 +3,6 @@
 // delivered); the disclosure ledger (exact claims, filters, JSON/CSV export, retention); security activity
 // and "this wasn't me"; credentials; the guardian's view; deleting the account. Platforms are openid-client.
 // Every request comes from 127.0.0.1: this file keeps its wrong attempts well under the per-address limit.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
@@ -11,7 +10,7 @@ import { openEmbeddedStore } from '../adapters/index.ts';
 import { expectPage, FormBrowser, type Page } from './support/browser.ts';
 import { clientsWithBackChannel, startBackChannelReceiver, type BackChannelReceiver } from './support/back-channel.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, redeem, type Person, type PlatformRegistration } from './support/platform.ts';
-import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { lastCodeSentTo, messagesSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const PLATFORM_D: PlatformRegistration = { clientId: 'platform-d', clientSecret: 'platform-d-development-secret-change-me', redirectUri: 'http://localhost:4004/callback' };
 
@@ -39,11 +38,7 @@ afterAll(async () => {
 const at = (pathname: string) => new URL(pathname, provider.url);
 
 /** Every SMS the simulated gateway sent to `phone`, oldest first. */
-function messagesTo(phone: string): string[] {
-  const e164 = phone.startsWith('+') ? phone : `+86${phone}`;
-  return readFileSync(path.join(provider.dataDir, 'sms-outbox.jsonl'), 'utf8').trim().split('\n')
-    .map((line) => JSON.parse(line) as { to: string; text: string }).filter((sms) => sms.to === e164).map((sms) => sms.text);
-}
+const messagesTo = (phone: string) => messagesSentTo(provider.dataDir, phone);
 
 /** Signs in to the portal through the provider (password and SMS code, as far as the session needs); returns the page it lands on. */
 async function portalSignIn(browser: FormBrowser, person: Person, start = '/account'): Promise<Page> {

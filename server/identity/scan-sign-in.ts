@@ -57,7 +57,8 @@ export class ScanSignIns {
   /** The request as the approving device sees it, while it can still be approved. */
   async pending(token: string): Promise<ScanRequest | undefined> {
     const request = await this.#store.get<ScanRequest>(tokenKey(token));
-    return request?.status === 'pending' ? request : undefined;
+    // A request stored before `network` existed (at most two minutes old at an upgrade) is not shown half-described.
+    return request?.status === 'pending' && request.network ? request : undefined;
   }
 
   async approve(token: string, accountId: string, chosen: string): Promise<ApprovalResult> {

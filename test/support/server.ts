@@ -31,14 +31,19 @@ export interface RunningProvider {
  * enrolled: national or E.164), as a developer reads it; undefined when none was sent.
  */
 export function lastCodeSentTo(dataDir: string, phone: string): string | undefined {
-  const file = path.join(dataDir, 'sms-outbox.jsonl');
-  if (!existsSync(file)) return undefined;
-  const national = phone.replace(/\D/g, '').slice(-11);
-  const messages = readFileSync(file, 'utf8').trim().split('\n')
-    .map((line) => JSON.parse(line) as { to: string; text: string })
-    .filter((message) => message.to.replace(/\D/g, '').endsWith(national));
   // The newest message that carries a code: security notifications (a password changed, say) carry none.
-  return messages.map((message) => message.text.match(/\b\d{6}\b/)?.[0]).filter((code) => code !== undefined).at(-1);
+  return messagesSentTo(dataDir, phone).map((text) => text.match(/\b\d{6}\b/)?.[0]).filter((code) => code !== undefined).at(-1);
+}
+
+/** Every SMS the simulated sender wrote to the outbox in `dataDir` for `phone` (national or E.164), oldest first. */
+export function messagesSentTo(dataDir: string, phone: string): string[] {
+  const file = path.join(dataDir, 'sms-outbox.jsonl');
+  if (!existsSync(file)) return [];
+  const national = phone.replace(/\D/g, '').slice(-11);
+  return readFileSync(file, 'utf8').trim().split('\n')
+    .map((line) => JSON.parse(line) as { to: string; text: string })
+    .filter((message) => message.to.replace(/\D/g, '').endsWith(national))
+    .map((message) => message.text);
 }
 
 export function tempDataDir(): string {

@@ -11,7 +11,7 @@ import type { Account, Accounts } from '../server/identity/accounts.ts';
 import type { SecurityActivity } from '../server/identity/activity.ts';
 import { acrOf, amrOf, essentialAcrBelowPolicy, factorsOf, LOA3, requiredAcr, statedAcr, type Acr, type AcrRequest, type Factor } from '../server/identity/assurance.ts';
 import { SIMULATED_SUBJECTS, SimulatedFaceVerifier, type FaceVerifier } from '../server/identity/face.ts';
-import type { OneTimeCodes } from '../server/identity/one-time-codes.ts';
+import { RESEND_COOL_DOWN_SECONDS, type OneTimeCodes } from '../server/identity/one-time-codes.ts';
 import { webauthnResponse, type Passkeys } from '../server/identity/passkeys.ts';
 import { chinaClock } from '../server/identity/claims.ts';
 import { maskPhone } from '../server/identity/sms.ts';
@@ -106,8 +106,9 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     const step = nextStep(progress, requiredFor(interaction, client));
     if (step === 'done') return redirect(ctx, await complete(ctx, interaction, client, progress, account));
     if (step === 'code') {
-      if (canReceiveCode(account) && progress.codeSentAt === undefined) await sendCode(interaction, account, progress);
-      return showCode(ctx, interaction, client, account, state);
+      const sent = canReceiveCode(account) && progress.codeSentAt === undefined ? await sendCode(interaction, account, progress) : undefined;
+      const heldUntil = sent && !sent.sent ? Date.now() + sent.retryAfter * 1000 : progress.codeHeldUntil;
+      return showCode(ctx, interaction, client, account, heldUntil && heldUntil > Date.now() ? { ...state, notice: codeHeld(heldUntil) } : state);
     }
     return showFace(ctx, interaction, client, state);
   }
@@ -143,8 +144,14 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   async function sendCode(interaction: Interaction, account: Account, progress: SignInProgress): Promise<Awaited<ReturnType<OneTimeCodes['send']>>> {
     const t = translator('zh-CN'); // SMS to Chinese numbers are written in Chinese, as at enrolment
     const sent = await codes.send(`sign-in:${interaction.uid}`, account.identity.phone!, (code) => t('sms.sign_in_code', { code, minutes: '5' }));
-    await signIns.save(interaction.uid, { ...progress, codeSentAt: Date.now() });
+    const held = sent.sent || sent.retryAfter <= RESEND_COOL_DOWN_SECONDS ? {} : { codeHeldUntil: Date.now() + sent.retryAfter * 1000 };
+    await signIns.save(interaction.uid, { ...progress, codeSentAt: Date.now(), ...held });
     return sent;
+  }
+
+  /** The phone has had all the codes it may have for now (MAX_SENDS_PER_HOUR / _PER_DAY): say until when. */
+  function codeHeld(until: number): NonNullable<PageState['notice']> {
+    return { key: 'login.code.held', params: { until: chinaClock(until) } };
   }
 
   /** A failed credential check: counted per account and address; may lock them. */
@@ -238,9 +245,9 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     if (!current || !canReceiveCode(current.account)) return kit.backToInteraction(ctx);
     const client = await kit.clientOf(interaction);
     const sent = await sendCode(interaction, current.account, current.progress);
-    const notice = sent.sent
-      ? { key: 'login.code.resent' }
-      : { key: 'login.code.wait', params: { seconds: String(sent.retryAfter) } };
+    const notice = sent.sent ? { key: 'login.code.resent' }
+      : sent.retryAfter <= RESEND_COOL_DOWN_SECONDS ? { key: 'login.code.wait', params: { seconds: String(sent.retryAfter) } }
+        : codeHeld(Date.now() + sent.retryAfter * 1000);
     return showCode(ctx, interaction, client, current.account, { notice, status: sent.sent ? 200 : 429, ...(sent.sent ? {} : { retryAfter: sent.retryAfter }) });
   });
 

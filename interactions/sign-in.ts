@@ -10,6 +10,8 @@ export interface SignInProgress {
   factors: Factor[];
   /** When a one-time code was last sent for this sign-in (epoch ms). */
   codeSentAt?: number;
+  /** The phone may receive no more codes until then (epoch ms): its hourly or daily cap was reached. */
+  codeHeldUntil?: number;
 }
 
 /** What the person does next: prove a second factor (code, or passkey / QR instead), a face match, or nothing. */

@@ -221,6 +221,38 @@ describe('one-time codes guessed across interactions', () => {
   });
 });
 
+describe('codes sent and numbers tried', () => {
+  it('sends one phone at most ten codes an hour, however many sign-ins ask, and says until when', async () => {
+    const attacker = new FormBrowser(provider.url, 'en', { 'x-forwarded-for': '203.0.113.51' });
+    const codesBefore = messagesTo(provider.minor.phone).filter((text) => /\b\d{6}\b/.test(text)).length;
+    let page: Page | undefined;
+    for (let attempt = codesBefore; attempt <= 10; attempt += 1) {
+      const { request } = await platformRequest(PLATFORM_C, { scope: 'openid', prompt: 'login' });
+      page = await passwordOnly(attacker, request.url, minor);
+    }
+    expect(messagesTo(provider.minor.phone).filter((text) => /\b\d{6}\b/.test(text))).toHaveLength(10);
+    expect(page!.doc.querySelector('.notice[role=status]')?.text).toMatch(/^Many codes were sent to your phone recently\. To protect your account, no more are sent before \d\d:\d\d\./);
+    const resent = expectPage(await attacker.submit(page!, '/code/resend'));
+    expect([resent.status, resent.doc.querySelector('.notice[role=status]')?.text.slice(0, 42)]).toEqual([429, 'Many codes were sent to your phone recentl']);
+  });
+
+  it('lets one account try five new phone numbers an hour, then answers 429 with Retry-After', async () => {
+    const browser = new FormBrowser(provider.url, 'en', PERSON_NETWORK);
+    await portalSignIn(browser, adult);
+    let page = expectPage(await browser.open(at('/account/credentials')));
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 6; attempt += 1) {
+      page = expectPage(await browser.submit(page, '/account/phone', { phone: `1370013700${attempt}` }));
+      statuses.push(page.status);
+      // Each number is confirmed through the current phone first; back to the form for the next try.
+      if (page.status === 200) page = expectPage(await browser.open(at('/account/credentials')));
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(page.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(page.doc.querySelector('#phone-error')?.text).toMatch(/^Too many numbers tried/);
+  });
+});
+
 describe('"this wasn\'t me"', () => {
   it('leaves the stolen password useless, ends every session, tells the phone, and lets the person remove passkeys', async () => {
     // The attacker has the password and a provider session at a loa1 platform.

@@ -14,7 +14,7 @@ import { DuplicateAccountError } from '../../adapters/types.ts';
 import type { Accounts } from '../identity/accounts.ts';
 import type { SecurityActivity, SecurityEventType } from '../identity/activity.ts';
 import { formatNetworkNumber } from '../identity/network-number.ts';
-import type { OneTimeCodes } from '../identity/one-time-codes.ts';
+import { RESEND_COOL_DOWN_SECONDS, type OneTimeCodes } from '../identity/one-time-codes.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, passwordProblem, personalStrings } from '../identity/password-policy.ts';
 import type { Passkeys } from '../identity/passkeys.ts';
 import { formatCountryCodes, normalisePhone, smsAllowed, type SmsCountryCodes } from '../identity/phone.ts';
@@ -141,7 +141,9 @@ export function credentialPages(router: Router, { kit, accounts, passkeys, codes
     const current = person.account.identity.phone;
     const confirming = current ?? phone;
     const sent = await codes.send(`phone-change:${person.id}`, confirming, (code) => t(current ? 'sms.phone_change_old_code' : 'sms.phone_change_code', { code, minutes: '5' }));
-    if (!sent.sent) {
+    // A new number typed again within the minute: the code already on its way to the current phone still serves.
+    const stillValid = !sent.sent && current !== null && sent.retryAfter <= RESEND_COOL_DOWN_SECONDS;
+    if (!sent.sent && !stillValid) {
       ctx.set('Retry-After', String(sent.retryAfter));
       return show(ctx, person, { fieldErrors: { phone: 'login.code.wait' }, params: { seconds: String(sent.retryAfter) }, phone: body.phone, status: 429 });
     }

@@ -42,7 +42,7 @@ describe('message catalogues', () => {
       for (const match of template.matchAll(/it\.t\('([\w.]+)'/g)) used.add(match[1]!);
     }
     // Keys the route code hands to the templates (field errors, error pages).
-    for (const folder of ['../interactions/', '../server/enrol/']) {
+    for (const folder of ['../interactions/', '../server/enrol/', '../server/recovery/', '../server/portal/']) {
       for (const file of readdirSync(new URL(folder, import.meta.url)).filter((f) => f.endsWith('.ts'))) {
         const source = readFileSync(new URL(`${folder}${file}`, import.meta.url), 'utf8');
         for (const match of source.matchAll(/(?<!event: )'((?:login|consent|error|enrol|guardian|sms)\.[\w.]+)'/g)) used.add(match[1]!);

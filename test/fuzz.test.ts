@@ -402,6 +402,13 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/enrol/passkey/options', kind: 'json', body: 'json', contexts: ENROL_WEB_CONTEXTS, csrf: 'header' },
   { method: 'POST', path: '/enrol/passkey', kind: 'json', body: 'json', contexts: ENROL_WEB_CONTEXTS, csrf: 'header', fields: passkeyRegistration },
 
+  // Account recovery: a recovery in progress (forgotten password, at its first step), or none.
+  { method: 'GET', path: '/recover', kind: 'html', contexts: ['recovery', 'none'] },
+  { method: 'POST', path: '/recover/:step', kind: 'html', body: 'form', contexts: ['recovery', 'none'], csrf: { field: 'csrf' },
+    pathParams: { step: { literals: ['start', 'restart', 'identify', 'code', 'code/resend', 'document', 'face', 'phone', 'phone/code', 'phone/resend', 'phone/change', 'password', 'password/offer', 'password/skip'], only: true } },
+    fields: { base: { journey: 'password', identifier: '13800138000', code: '000000', document_type: 'resident_id_card', document_number: '110105199012072049', name: '王芳', subject: 'own_face', phone: '13700137096', password: 'x', confirm: 'x' },
+      values: { journey: oneOf('password', 'phone', 'x'), identifier: phones, code: digits(6), phone: phones, password: passwords, confirm: passwords } } },
+
   // The old guardian pages: every address leads to the portal's Family section.
   { method: 'GET', path: '/guardian', kind: 'html' },
   { method: 'GET', path: '/guardian/:step', kind: 'html', pathParams: { step: { literals: ['sign-in', 'decide', 'decide-platform', 'sign-out'], only: true } } },
@@ -736,6 +743,11 @@ async function setUp(): Promise<void> {
 
   refs.minorId = 'unknown-minor';
 
+  // A recovery in progress: forgotten password, at the step that asks for the phone number.
+  const r = new FormBrowser(provider.url);
+  const recovery = expectPage(await r.submit(expectPage(await r.open(`${provider.url}/recover`)), '/recover/start', { journey: 'password' }));
+  contexts.recovery = new FuzzContext('recovery', { browser: r, csrf: inputOf(recovery, 'csrf') });
+
   // Enrolment on the web: at the document, face and code steps.
   const enrolWeb = async (steps: [string, Record<string, string>][]) => {
     const w = new FormBrowser(provider.url);
@@ -898,7 +910,7 @@ const otherMethods = anyRoute(() => true, (route, options) => {
     .filter((c) => !(route.ending && c.method === route.method && (c.pathNoise === 'none')));
 });
 
-const PREFIXES: [string, Kind][] = [['/', 'html'], ['/interaction/', 'html'], ['/account/', 'html'], ['/enrol/', 'html'], ['/guardian/', 'html'], ['/scan/x/', 'html'],
+const PREFIXES: [string, Kind][] = [['/', 'html'], ['/interaction/', 'html'], ['/account/', 'html'], ['/enrol/', 'html'], ['/guardian/', 'html'], ['/recover/', 'html'], ['/scan/x/', 'html'],
   ['/static/', 'asset'], ['/.well-known/', 'json'], ['/enrol/api/v1/', 'json'], ['/admin/v1/', 'json'], ['/reg/x/', 'json'], ['/token/', 'json'], ['/session/end/', 'html']];
 
 /** A path under one of our prefixes that no route serves. */

@@ -14,6 +14,7 @@ import { SIMULATED_SUBJECTS, SimulatedFaceVerifier, type FaceVerifier } from '..
 import { RESEND_COOL_DOWN_SECONDS, type OneTimeCodes } from '../server/identity/one-time-codes.ts';
 import { webauthnResponse, type Passkeys } from '../server/identity/passkeys.ts';
 import { chinaClock } from '../server/identity/claims.ts';
+import type { SmsCountryCodes } from '../server/identity/phone.ts';
 import { maskPhone } from '../server/identity/sms.ts';
 import type { ScanSignIns } from '../server/identity/scan-sign-in.ts';
 import type { Attempt, CredentialThrottle, Verdict } from '../server/identity/throttle.ts';
@@ -37,6 +38,8 @@ export interface SignInDependencies {
   signIns: SignIns;
   scans: ScanSignIns;
   activity: SecurityActivity;
+  /** Calling codes whose numbers may receive SMS (CYBERID_SMS_COUNTRY_CODES). */
+  smsCountryCodes: SmsCountryCodes;
   /**
    * Cyber ID's own clients (the portal): the person is not asked to consent to show them their own account, and
    * their fresh sign-ins (prompt=login, asked before a sensitive change) are never offered scan to sign in.
@@ -106,7 +109,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     const step = nextStep(progress, requiredFor(interaction, client));
     if (step === 'done') return redirect(ctx, await complete(ctx, interaction, client, progress, account));
     if (step === 'code') {
-      const sent = canReceiveCode(account) && progress.codeSentAt === undefined ? await sendCode(interaction, account, progress) : undefined;
+      const sent = canReceiveCode(account, deps.smsCountryCodes) && progress.codeSentAt === undefined ? await sendCode(interaction, account, progress) : undefined;
       const heldUntil = sent && !sent.sent ? Date.now() + sent.retryAfter * 1000 : progress.codeHeldUntil;
       return showCode(ctx, interaction, client, account, heldUntil && heldUntil > Date.now() ? { ...state, notice: codeHeld(heldUntil) } : state);
     }
@@ -126,7 +129,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
   async function advance(ctx: Context, interaction: Interaction, client: Client, progress: SignInProgress, account: Account): Promise<string> {
     const step = nextStep(progress, requiredFor(interaction, client));
     if (step === 'done') return complete(ctx, interaction, client, progress, account);
-    if (step === 'code' && canReceiveCode(account) && progress.codeSentAt === undefined) await sendCode(interaction, account, progress);
+    if (step === 'code' && canReceiveCode(account, deps.smsCountryCodes) && progress.codeSentAt === undefined) await sendCode(interaction, account, progress);
     return `/interaction/${interaction.uid}`;
   }
 
@@ -217,7 +220,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     const body = codeForm.parse(ctx.request.body ?? {});
     const interaction = await kit.load(ctx, body.csrf);
     const current = interaction.prompt.name === 'login' ? await progressOf(interaction) : undefined;
-    if (!current || !canReceiveCode(current.account)) return kit.backToInteraction(ctx);
+    if (!current || !canReceiveCode(current.account, deps.smsCountryCodes)) return kit.backToInteraction(ctx);
     const { progress, account } = current;
     const client = await kit.clientOf(interaction);
     if (nextStep(progress, requiredFor(interaction, client)) !== 'code') return kit.backToInteraction(ctx);
@@ -242,7 +245,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     const body = csrfOnly.parse(ctx.request.body ?? {});
     const interaction = await kit.load(ctx, body.csrf);
     const current = interaction.prompt.name === 'login' ? await progressOf(interaction) : undefined;
-    if (!current || !canReceiveCode(current.account)) return kit.backToInteraction(ctx);
+    if (!current || !canReceiveCode(current.account, deps.smsCountryCodes)) return kit.backToInteraction(ctx);
     const client = await kit.clientOf(interaction);
     const sent = await sendCode(interaction, current.account, current.progress);
     const notice = sent.sent ? { key: 'login.code.resent' }
@@ -341,7 +344,7 @@ export function signInRoutes(router: Router, deps: SignInDependencies): (ctx: Co
     if (state.status === 429 && state.params?.minutes) errors.push({ field: 'code', key: 'login.error.locked_until', params: state.params });
     render(ctx, interaction, 'login-code', {
       ...common(ctx, interaction, client, state),
-      phone: account.identity.phone ? maskPhone(account.identity.phone) : undefined,
+      phone: canReceiveCode(account, deps.smsCountryCodes) ? maskPhone(account.identity.phone!) : undefined,
       fieldErrors,
       errors,
       params: state.params,

@@ -3,6 +3,7 @@
 // interaction's uid, so it is bound to the browser holding that interaction's cookie.
 import type { ShortLivedStore } from '../adapters/types.ts';
 import type { Account } from '../server/identity/accounts.ts';
+import { smsAllowed, type SmsCountryCodes } from '../server/identity/phone.ts';
 import { acrOf, atLeast, LOA2, LOA3, type Acr, type Factor } from '../server/identity/assurance.ts';
 
 export interface SignInProgress {
@@ -25,9 +26,12 @@ export function nextStep(progress: SignInProgress, required: Acr): NextStep {
   return required === LOA3 ? 'face' : 'done';
 }
 
-/** A second factor by SMS needs a phone on the account (a child enrolled by a guardian may have none). */
-export function canReceiveCode(account: Account): boolean {
-  return account.identity.phone !== null;
+/**
+ * A second factor by SMS needs a phone on the account (a child enrolled by a guardian may have none) in a country the
+ * operator lets us text (CYBERID_SMS_COUNTRY_CODES may have been narrowed since the phone was enrolled).
+ */
+export function canReceiveCode(account: Account, countryCodes: SmsCountryCodes): boolean {
+  return account.identity.phone !== null && smsAllowed(account.identity.phone, countryCodes);
 }
 
 const INTERACTION_LIFETIME_SECONDS = 30 * 60;

@@ -121,7 +121,7 @@ export function mountApp(deps: AppDependencies): void {
   const scans = new ScanSignIns(store.shortLived);
   provider.use(under('/interaction', interactionRoutes({
     provider, issuer, accounts, passkeys, faces, codes, throttle, admission, scans, activity,
-    signIns: new SignIns(store.shortLived), firstPartyClients: FIRST_PARTY_CLIENTS, logger, metrics,
+    signIns: new SignIns(store.shortLived), firstPartyClients: FIRST_PARTY_CLIENTS, smsCountryCodes: deps.smsCountryCodes, logger, metrics,
   }).routes()));
   provider.use(under('/scan', scanApprovalRoutes({ provider, accounts, scans, decoupled: deps.decoupledSignIns, throttle, logger, metrics }).routes()));
   const portalSessions = new PortalSessions(store.shortLived, provider, accounts);

@@ -118,6 +118,9 @@ export function mountApp(deps: AppDependencies): void {
   provider.use(under('/reg', singleUseInitialAccessTokens(provider, deps.admin.audit)));
   provider.use(under('/reg', plainSecretOnUpdate(provider)));
   const throttle = new CredentialThrottle(store.rateLimiter);
+  // Recovery's wrong codes and faces lock recovery, not sign-in: a stranger who knows only a phone number must not be
+  // able to lock its owner out of signing in by failing recoveries.
+  const recoveryThrottle = new CredentialThrottle(store.rateLimiter, undefined, 'recovery-');
   const scans = new ScanSignIns(store.shortLived);
   provider.use(under('/interaction', interactionRoutes({
     provider, issuer, accounts, passkeys, faces, codes, throttle, admission, scans, activity,
@@ -138,7 +141,7 @@ export function mountApp(deps: AppDependencies): void {
     connections, ledger, activity, notifications, smsCountryCodes: deps.smsCountryCodes, platformName, logger,
   }).routes()));
   provider.use(under('/guardian', toFamilySection));
-  provider.use(under('/recover', accountRecovery({ store, accounts, registry: deps.registry, faces, codes, throttle, connections, activity, notifications, passkeys, smsCountryCodes: deps.smsCountryCodes, logger }).routes()));
+  provider.use(under('/recover', accountRecovery({ store, accounts, registry: deps.registry, faces, codes, throttle: recoveryThrottle, connections, activity, notifications, passkeys, smsCountryCodes: deps.smsCountryCodes, logger }).routes()));
 }
 
 /**

@@ -7,7 +7,7 @@ import { openEmbeddedStore } from '../adapters/index.ts';
 import { expectPage, FormBrowser, type Page } from './support/browser.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_C, redeem, signIn, type Person, type PlatformRegistration } from './support/platform.ts';
 import { readQrSvg } from './support/qr.ts';
-import { lastCodeSentTo, messagesSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { lastCodeSentTo, messagesSentTo, passwordHashOf, removeDataDir, restorePasswordHash, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const PERSON_NETWORK = { 'x-forwarded-for': '198.51.100.20' };
 const ATTACKER_NETWORK = { 'x-forwarded-for': '203.0.113.7', 'user-agent': 'Cyber ID Official App (verified by the Ministry)' };
@@ -84,27 +84,28 @@ function askedToSignInAgain(page: Page): boolean {
   return page.doc.querySelector('form[action$="/login"]') !== null && page.doc.querySelector('img.qr') === null;
 }
 
+/**
+ * The attacker opens the portal's own sign-in, which shows a QR code, and shows it with its number to the person
+ * on a fake page; the person, signed in on their phone, approves it. Returns both browsers.
+ */
+async function relayedSession(): Promise<{ attacker: FormBrowser; phone: FormBrowser; ask: Page }> {
+  const phone = new FormBrowser(provider.url, 'en', PERSON_NETWORK);
+  await portalSignIn(phone, adult);
+  const attacker = new FormBrowser(provider.url, 'en', ATTACKER_NETWORK);
+  const login = expectPage(await attacker.open(at('/account')));
+  const { token, match } = scanOf(login);
+  const ask = expectPage(await phone.open(at(`/scan/${token}`)));
+  // The person deliberately confirms despite the warning (the worst case); the number is the one the fake page relayed.
+  const approved = expectPage(await phone.submit(ask, `/scan/${token}`, { number: match, together: 'yes' }));
+  expect(approved.doc.querySelector('h1')?.text).toBe('Approved');
+  const uid = new URL(login.url).pathname.split('/')[2]!;
+  const answer = await (await fetch(at(`/interaction/${uid}/scan`), { headers: { ...ATTACKER_NETWORK, cookie: await attacker.jar.getCookieString(at(`/interaction/${uid}`).href) } })).json() as { redirect_to: string };
+  const home = expectPage(await attacker.open(at(answer.redirect_to)));
+  expect(home.url).toBe(at('/account').href);
+  return { attacker, phone, ask };
+}
+
 describe('scan to sign in relayed from a look-alike page', () => {
-  /**
-   * The attacker opens the portal's own sign-in, which shows a QR code, and shows it with its number to the person
-   * on a fake page; the person, signed in on their phone, approves it. Returns both browsers.
-   */
-  async function relayedSession(): Promise<{ attacker: FormBrowser; phone: FormBrowser; ask: Page }> {
-    const phone = new FormBrowser(provider.url, 'en', PERSON_NETWORK);
-    await portalSignIn(phone, adult);
-    const attacker = new FormBrowser(provider.url, 'en', ATTACKER_NETWORK);
-    const login = expectPage(await attacker.open(at('/account')));
-    const { token, match } = scanOf(login);
-    const ask = expectPage(await phone.open(at(`/scan/${token}`)));
-    // The person deliberately confirms despite the warning (the worst case); the number is the one the fake page relayed.
-    const approved = expectPage(await phone.submit(ask, `/scan/${token}`, { number: match, together: 'yes' }));
-    expect(approved.doc.querySelector('h1')?.text).toBe('Approved');
-    const uid = new URL(login.url).pathname.split('/')[2]!;
-    const answer = await (await fetch(at(`/interaction/${uid}/scan`), { headers: { ...ATTACKER_NETWORK, cookie: await attacker.jar.getCookieString(at(`/interaction/${uid}`).href) } })).json() as { redirect_to: string };
-    const home = expectPage(await attacker.open(at(answer.redirect_to)));
-    expect(home.url).toBe(at('/account').href);
-    return { attacker, phone, ask };
-  }
 
   it('shows the approving phone only what the server saw, and makes it confirm deliberately across networks', async () => {
     const phone = new FormBrowser(provider.url, 'en', PERSON_NETWORK);
@@ -253,6 +254,22 @@ describe('codes sent and numbers tried', () => {
   });
 });
 
+describe('account recovery in a stranger\'s hands', () => {
+  it('lets someone who knows only the phone number neither lock the person\'s sign-in nor use up their sign-in codes', async () => {
+    const stranger = new FormBrowser(provider.url, 'en', { 'x-forwarded-for': '203.0.113.90' });
+    let page = expectPage(await stranger.open(at('/recover')));
+    page = expectPage(await stranger.submit(page, '/recover/start', { journey: 'password' }));
+    page = expectPage(await stranger.submit(page, '/recover/identify', { identifier: provider.adult.phone }));
+    for (let guess = 0; guess < 5; guess += 1) page = expectPage(await stranger.submit(page, '/recover/code', { code: String(200000 + guess) }));
+    expect(page.status).toBe(429); // recovery is locked for this account…
+    // …but the person still signs in with the password and a code.
+    const person = new FormBrowser(provider.url, 'en', PERSON_NETWORK);
+    const { config, request } = await platformRequest(PLATFORM_C, { scope: 'openid', prompt: 'login' });
+    const tokens = await redeem(config, request, await continueToPlatform(person, await person.open(request.url), adult));
+    expect(tokens.claims()!.amr).toEqual(['pwd', 'otp', 'sms', 'mfa']);
+  });
+});
+
 describe('"this wasn\'t me"', () => {
   it('leaves the stolen password useless, ends every session, tells the phone, and lets the person remove passkeys', async () => {
     // The attacker has the password and a provider session at a loa1 platform.
@@ -267,6 +284,8 @@ describe('"this wasn\'t me"', () => {
     const security = await portalSignIn(person, adult, '/account/security');
     await plantPasskey(await accountIdOf(person), 'Planted key');
 
+    const accountId = await accountIdOf(person);
+    const passwordHash = await passwordHashOf(provider.dataDir, accountId);
     const secured = expectPage(await person.submit(security, '/account/security/not-me'));
     expect(secured.url).toBe(at('/account/security/review').href);
     expect(secured.doc.querySelector('h1')?.text).toBe('Your account is now protected');
@@ -288,5 +307,21 @@ describe('"this wasn\'t me"', () => {
     expect(answer.kind === 'redirect' && answer.location.searchParams.get('error')).toBe('login_required');
     // The guardian's browser is signed out too: a decision leads to sign-in.
     expect(expectPage(await family.open(at('/account/family'))).doc.querySelector('form[action$="/login"]')).not.toBeNull();
+
+    // Recovery (test/recovery.test.ts) sets a new password; the old hash is put back for the case below.
+    await restorePasswordHash(provider.dataDir, accountId, passwordHash);
+  });
+
+  it('lets a relayed scan session press it, but not strip the person\'s passkeys', async () => {
+    const { attacker, phone } = await relayedSession();
+    await plantPasskey(await accountIdOf(phone), 'Phone');
+    const security = expectPage(await attacker.open(at('/account/security')));
+    const secured = expectPage(await attacker.submit(security, '/account/security/not-me'));
+    expect(secured.doc.querySelectorAll('#passkeys li strong').map((name) => name.text)).toEqual(['Phone']);
+    expect(secured.doc.querySelector('form[action="/account/security/review"]')).toBeNull();
+    const csrf = secured.doc.querySelector('input[name=csrf]')?.getAttribute('value') ?? security.doc.querySelector('input[name=csrf]')!.getAttribute('value')!;
+    const posted = expectPage(await attacker.open(at('/account/security/review'), { method: 'POST', body: new URLSearchParams({ csrf, id: 'cGxhbnRlZC1wYXNza2V5' }) }));
+    expect(posted.doc.querySelectorAll('#passkeys li strong').map((name) => name.text)).toEqual(['Phone']);
   });
 });
+

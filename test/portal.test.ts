@@ -10,7 +10,7 @@ import { openEmbeddedStore } from '../adapters/index.ts';
 import { expectPage, FormBrowser, type Page } from './support/browser.ts';
 import { clientsWithBackChannel, startBackChannelReceiver, type BackChannelReceiver } from './support/back-channel.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, redeem, type Person, type PlatformRegistration } from './support/platform.ts';
-import { lastCodeSentTo, messagesSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { lastCodeSentTo, messagesSentTo, passwordHashOf, removeDataDir, restorePasswordHash, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const PLATFORM_D: PlatformRegistration = { clientId: 'platform-d', clientSecret: 'platform-d-development-secret-change-me', redirectUri: 'http://localhost:4004/callback' };
 
@@ -224,7 +224,7 @@ describe('security activity and "this wasn\'t me"', () => {
     expect(security.doc.querySelector('#security-events li')?.text).toMatch(/127\.0\.0\.0\/24/); // the network, never the address
 
     const accountId = await accountIdOf(first);
-    const passwordHash = await passwordHashOf(accountId);
+    const passwordHash = await passwordHashOf(provider.dataDir, accountId);
     const before = receiver.tokens.length;
     const ended = expectPage(await first.submit(expectPage(await first.open(at('/account/security'))), '/account/security/not-me'));
     expect(ended.doc.querySelector('h1')?.text).toBe('Your account is now protected');
@@ -247,32 +247,13 @@ describe('security activity and "this wasn\'t me"', () => {
 
     // Account recovery (test/recovery.test.ts) sets the new password; here the old hash is put back so that the
     // cases below can sign in, and the activity shows what happened.
-    await restorePasswordHash(accountId, passwordHash);
+    await restorePasswordHash(provider.dataDir, accountId, passwordHash);
     const browser = new FormBrowser(provider.url);
     await portalSignIn(browser, adult);
     const activity = expectPage(await browser.open(at('/account/security')));
     expect(activity.doc.querySelectorAll('#security-events li').slice(0, 3).map((li) => li.getAttribute('data-event'))).toEqual(['sign_in', 'sign_in_failed', 'sessions_ended']);
   });
 });
-
-/** The account's password hash as stored (read before "this wasn't me" turns it off). */
-async function passwordHashOf(accountId: string): Promise<string> {
-  const store = openEmbeddedStore(provider.dataDir);
-  try {
-    return (await store.accounts.findById(accountId))!.passwordHash!;
-  } finally {
-    await store.close();
-  }
-}
-
-async function restorePasswordHash(accountId: string, passwordHash: string): Promise<void> {
-  const store = openEmbeddedStore(provider.dataDir);
-  try {
-    await store.accounts.replace({ ...(await store.accounts.findById(accountId))!, passwordHash, passwordChangeRequired: false });
-  } finally {
-    await store.close();
-  }
-}
 
 describe('credentials', () => {
   it('changes the password with the current one, and the phone number with a code sent to the new number', async () => {

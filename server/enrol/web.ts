@@ -19,7 +19,7 @@ import { formatCountryCodes } from '../identity/phone.ts';
 import { maskPhone } from '../identity/sms.ts';
 import type { Logger } from '../logger.ts';
 import { ENROLMENT_SECONDS, type EnrolmentState, type Enrolments, type Refusal, type StepResult } from './enrolment.ts';
-import type { GuardianSessions } from './guardian-web.ts';
+import { ENROL_CHILD_PATH, type GuardianSessions } from './guardian-web.ts';
 import { documentForm, passkeyForm } from './forms.ts';
 
 const COOKIE = 'cyberid_enrolment';
@@ -55,12 +55,12 @@ export function enrolmentWebRoutes({ enrolments, accounts, faces, passkeys, guar
 
   router.post('/start', form, async (ctx) => {
     checkCsrf(ctx, csrfOnly.parse(ctx.request.body ?? {}).csrf);
-    // A guardian signed in on /guardian who chose "enrol my child" applies for the child.
+    // A guardian signed in to the portal (recently, on this device) who chose "enrol my child" applies for the child.
     const forChild = ctx.query.for === 'child';
     const guardian = forChild ? await guardianSessions.current(ctx) : undefined;
     if (forChild && !guardian) {
       ctx.status = 303;
-      return ctx.redirect('/guardian');
+      return ctx.redirect(ENROL_CHILD_PATH); // a fresh sign-in first, then back here
     }
     const started = await enrolments.start(ctx.ip, guardian?.id ?? null);
     if (!started.started) {

@@ -1,6 +1,6 @@
 // One-time codes sent by SMS: six digits, stored only as a keyed hash, valid for five minutes, a limited
 // number of guesses per code, a cool-down between sends, and caps on the sends to one phone per hour and per
-// day, whatever the purpose or interaction (sign-ins, enrolment, phone change, recovery all count together).
+// day for each kind of purpose (all sign-ins together, all enrolments together…), whatever the interaction.
 import { randomInt } from 'node:crypto';
 import type { ShortLivedStore } from '../../adapters/types.ts';
 import type { LookupHasher } from './protection.ts';
@@ -60,7 +60,10 @@ export class OneTimeCodes {
     const previous = await this.#store.get<IssuedCode>(key);
     const coolDownEnds = previous ? previous.issuedAt + RESEND_COOL_DOWN_SECONDS * 1000 : 0;
     if (now < coolDownEnds) return { sent: false, retryAfter: Math.ceil((coolDownEnds - now) / 1000) };
-    const phoneKey = `otp-sends:${this.#hasher.hash('phone', phone)}`;
+    // Each kind of purpose (sign-in, enrolment, phone change, recovery) has its own budget: codes asked for through
+    // one (by a stranger who knows only the number) cannot use up the person's sign-in codes.
+    const kind = purpose.split(':')[0];
+    const phoneKey = `otp-sends:${kind}:${this.#hasher.hash('phone', phone)}`;
     if (await this.#store.increment(`${phoneKey}:hour`, 3600) > this.#limits.perHour) return { sent: false, retryAfter: 3600 };
     if (await this.#store.increment(`${phoneKey}:day`, 24 * 3600) > this.#limits.perDay) return { sent: false, retryAfter: 24 * 3600 };
 

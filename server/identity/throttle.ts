@@ -43,12 +43,13 @@ export const IP_RULE: LockoutRule = { failures: 20, windowSeconds: 15 * 60, firs
 const DAY = 24 * 3600;
 
 /**
- * Wrong one-time codes per account, across every interaction and page (sign-in, phone change, recovery). Unlike the
- * account rule, a successful sign-in does not forgive them: someone holding the password could otherwise guess a few
- * codes, sign in with the password alone at a loa1 platform, and guess on. Five wrong codes lock code checks for 15
- * minutes, then 30, 60…: about 50 guesses a day against a million codes.
+ * Wrong one-time codes per account, across every interaction and page (sign-in, phone change). Unlike the account
+ * rule, a successful sign-in does not forgive them: someone holding the password could otherwise guess a few codes,
+ * sign in with the password alone at a loa1 platform, and guess on. They are counted over a day (a 15-minute window
+ * could be fed four guesses at a time forever): five wrong codes lock code checks for 15 minutes, the next five for
+ * 30, then 60…, so at most 35 guesses a day against a million codes.
  */
-export const CODE_RULE: LockoutRule = { failures: 5, windowSeconds: 15 * 60, firstLockSeconds: 15 * 60, maxLockSeconds: DAY };
+export const CODE_RULE: LockoutRule = { failures: 5, windowSeconds: DAY, firstLockSeconds: 15 * 60, maxLockSeconds: DAY };
 
 class ProgressiveLockout {
   readonly #rule: LockoutRule;

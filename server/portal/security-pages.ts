@@ -12,6 +12,7 @@ import { csrfToken, csrfValid } from '../../interactions/csrf.ts';
 import { CsrfError } from '../../interactions/page-errors.ts';
 import { renderPage } from '../../interactions/pages.ts';
 import type { Accounts } from '../identity/accounts.ts';
+import { provenOnThisDevice } from '../identity/assurance.ts';
 import type { SecurityActivity } from '../identity/activity.ts';
 import type { SecurityNotifications } from '../identity/notifications.ts';
 import type { Passkeys } from '../identity/passkeys.ts';
@@ -36,6 +37,10 @@ export interface SecurityPagesDependencies {
 const REVIEW_COOKIE = 'cyberid_review';
 const REVIEW_PATH = '/account/security/review';
 const REVIEW_SECONDS = 15 * 60;
+interface Review {
+  accountId: string;
+  mayRemove: boolean;
+}
 const reviewKey = (id: string) => `passkey-review:${createHash('sha256').update(id).digest('base64url')}`;
 
 export function securityPages(router: Router, { kit, accounts, passkeys, connections, activity, notifications, store, logger }: SecurityPagesDependencies): void {
@@ -59,36 +64,40 @@ export function securityPages(router: Router, { kit, accounts, passkeys, connect
     await notifications.tell(account.identity.phone, 'not_me');
     logger.warn({ event: 'portal.not_me', sessions, requestId: ctx.state.requestId }, 'the person reported a sign-in that was not theirs: password off, every session ended');
     const review = randomBytes(24).toString('base64url');
-    await store.set(reviewKey(review), { accountId: account.id }, REVIEW_SECONDS);
+    // Passkeys may be removed here only by a sign-in made on this device: a relayed scan session that pressed
+    // "this wasn't me" must not also strip the person's passkeys.
+    const mayRemove = provenOnThisDevice(post.person.session.amr ?? []);
+    await store.set(reviewKey(review), { accountId: account.id, mayRemove } satisfies Review, REVIEW_SECONDS);
     ctx.cookies.set(REVIEW_COOKIE, review, { signed: true, httpOnly: true, sameSite: 'strict', secure: ctx.secure, path: REVIEW_PATH, maxAge: REVIEW_SECONDS * 1000, overwrite: true });
     ctx.status = 303;
     ctx.redirect(REVIEW_PATH);
   });
 
-  /** The account under review in this browser, or undefined once the review has ended. */
-  async function reviewed(ctx: Context): Promise<string | undefined> {
+  /** The review in this browser, or undefined once it has ended. */
+  async function reviewed(ctx: Context): Promise<Review | undefined> {
     const id = ctx.cookies.get(REVIEW_COOKIE, { signed: true });
-    return id ? (await store.get<{ accountId: string }>(reviewKey(id)))?.accountId : undefined;
+    return id ? store.get<Review>(reviewKey(id)) : undefined;
   }
 
-  async function showReview(ctx: Context, accountId: string, notice?: string): Promise<void> {
-    renderPage(ctx, 'account-secured', { passkeys: await passkeys.list(accountId), notice, when: chinaTime, csrf: csrfToken(ctx) }, { switchHref: REVIEW_PATH });
+  async function showReview(ctx: Context, review: Review, notice?: string): Promise<void> {
+    renderPage(ctx, 'account-secured', { passkeys: await passkeys.list(review.accountId), mayRemove: review.mayRemove, notice, when: chinaTime, csrf: csrfToken(ctx) }, { switchHref: REVIEW_PATH });
   }
 
   router.get('/security/review', async (ctx) => {
-    const accountId = await reviewed(ctx);
-    if (!accountId) return ended(ctx, 'not_me', 200);
-    await showReview(ctx, accountId);
+    const review = await reviewed(ctx);
+    if (!review) return ended(ctx, 'not_me', 200);
+    await showReview(ctx, review);
   });
 
   router.post('/security/review', form, async (ctx) => {
     const raw = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrfValid(ctx, raw.csrf)) throw new CsrfError();
     const { id } = z.object({ id: z.string().min(1).max(1024) }).parse(raw);
-    const accountId = await reviewed(ctx);
-    if (!accountId) return ended(ctx, 'not_me', 200);
-    const removed = await passkeys.remove(accountId, id);
-    if (removed) await activity.record(accountId, 'passkey_removed', origin(ctx), { during: 'not_me' });
-    await showReview(ctx, accountId, removed ? 'account.credentials.passkey_removed' : 'account.credentials.passkey_gone');
+    const review = await reviewed(ctx);
+    if (!review) return ended(ctx, 'not_me', 200);
+    if (!review.mayRemove) return showReview(ctx, review);
+    const removed = await passkeys.remove(review.accountId, id);
+    if (removed) await activity.record(review.accountId, 'passkey_removed', origin(ctx), { during: 'not_me' });
+    await showReview(ctx, review, removed ? 'account.credentials.passkey_removed' : 'account.credentials.passkey_gone');
   });
 }

@@ -51,10 +51,12 @@ export class PortalSessions {
 
   /** A fresh session id at every sign-in (no fixation). */
   async open(ctx: Context, session: PortalSession): Promise<void> {
-    await this.close(ctx);
+    const previous = ctx.cookies.get(COOKIE, { signed: true });
+    if (previous) await this.#store.delete(key(previous));
     const id = randomBytes(24).toString('base64url');
     await this.#store.set(key(id), session, IDLE_SECONDS);
     ctx.cookies.set(COOKIE, id, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: COOKIE_PATH, overwrite: true });
+    expireOldPath(ctx);
   }
 
   /** The signed-in person, with the idle time renewed; undefined (and the session ended) once it no longer holds. */
@@ -81,6 +83,7 @@ export class PortalSessions {
     const id = ctx.cookies.get(COOKIE, { signed: true });
     if (id) await this.#store.delete(key(id));
     ctx.cookies.set(COOKIE, null, { path: COOKIE_PATH });
+    expireOldPath(ctx);
   }
 }
 
@@ -94,3 +97,12 @@ export function signedInRecently(session: PortalSession, now = Date.now()): bool
 }
 
 const key = (id: string) => `portal-session:${id}`;
+
+/**
+ * Before the path became '/', the cookie lived at /account; a browser that still holds one sends it first (the longer
+ * path wins), which would hide every new session. Expired after the new cookie is set: `overwrite` drops earlier
+ * Set-Cookie headers of the same name whatever their path.
+ */
+function expireOldPath(ctx: Context): void {
+  ctx.cookies.set(COOKIE, null, { path: '/account' });
+}

@@ -10,9 +10,9 @@ const DAY = 24 * HOUR;
 export const RECOVERY_LIMITS = {
   /** Recoveries started from one address. */
   startsPerAddress: { points: 20, duration: HOUR },
-  /** Forgotten-password recoveries aimed at one account (by its phone or network number), or at one identifier that names none. */
+  /** Forgotten-password recoveries of one account, counted when the code to its phone is right. */
   perAccount: { points: 5, duration: DAY },
-  /** Recoveries that give one document (keyed hash), whoever it belongs to. */
+  /** Recoveries that give one document (keyed hash) the registry recognises, whoever it belongs to. */
   perDocument: { points: 5, duration: DAY },
   /** Codes sent (or, for an identifier that names no account, pretended to be sent) for one account or identifier. */
   codesPerAccount: { points: 10, duration: DAY },

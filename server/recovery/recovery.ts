@@ -115,10 +115,10 @@ export class Recoveries {
     // Both look-ups run whatever the answer, so an unknown identifier takes as long as a known one.
     const subject = await this.#deps.accounts.attemptSubject(given);
     const account = networkNumber ? await this.#deps.accounts.findByNetworkNumber(networkNumber) : await this.#deps.accounts.findByPhone(phone!);
-    for (const limit of ['perAccount', 'codesPerAccount'] as const) {
-      const taken = await this.#deps.limits.take(limit, subject);
-      if (!taken.allowed) return refuse(state, { code: limit === 'perAccount' ? 'too_many_recoveries' : 'too_many_codes', field: 'identifier', retryAfter: taken.retryAfter });
-    }
+    // Only the codes are counted here; a recovery counts against the account once its code is right, so a stranger
+    // who knows the number cannot use up the owner's recoveries.
+    const taken = await this.#deps.limits.take('codesPerAccount', subject);
+    if (!taken.allowed) return refuse(state, { code: 'too_many_codes', field: 'identifier', retryAfter: taken.retryAfter });
     const to = account?.identity.phone;
     const texted = Boolean(to && this.#deps.mayText(to));
     if (texted) this.#sendQuietly(id, to!);
@@ -164,6 +164,8 @@ export class Recoveries {
     // One store read either way (an identifier without an account asks under a key that holds nothing).
     const checked = await this.#deps.codes.check(this.#purpose(id, 'code'), account?.identity.phone ?? state.subject, guess);
     if (account && state.code.guesses <= MAX_GUESSES && checked.result === 'ok') {
+      const taken = await this.#deps.limits.take('perAccount', account.id);
+      if (!taken.allowed) return refuse(state, { code: 'too_many_recoveries', field: 'code', retryAfter: taken.retryAfter });
       Object.assign(state, { step: 'document', code: undefined } satisfies Partial<RecoveryState>);
       await this.#deps.states.save(id, state);
       this.#log(id, 'recovery.code_passed', {});
@@ -187,12 +189,6 @@ export class Recoveries {
     if (!format.ok) return refuse(state, { code: `document_${format.problem}`, field: 'document_number' });
     const document = { type: claim.document.type, number: format.number };
     const hash = this.#deps.accounts.documentHash(document);
-    if (state.document?.hash !== hash) {
-      const taken = await this.#deps.limits.take('perDocument', hash);
-      if (!taken.allowed) return refuse(state, { code: 'too_many_recoveries', field: 'document_number', retryAfter: taken.retryAfter });
-      state.document = { hash, type: document.type };
-    }
-
     state.documentAttempts += 1;
     const answer = await this.#deps.registry.verify({ ...claim, document }, todayInChina());
     // Looked up whatever the registry said, so the time taken does not depend on whether an account has this document.
@@ -202,6 +198,13 @@ export class Recoveries {
       if (state.documentAttempts >= MAX_DOCUMENT_ATTEMPTS) return this.#end(id, state, 'too_many_document_attempts');
       await this.#deps.states.save(id, state);
       return refuse(state, refusalOfMismatch(answer.reason));
+    }
+    // Counted once the registry knows the document with this name and birth date: a document number alone cannot
+    // use up its holder's recoveries.
+    if (state.document?.hash !== hash) {
+      const taken = await this.#deps.limits.take('perDocument', hash);
+      if (!taken.allowed) return refuse(state, { code: 'too_many_recoveries', field: 'document_number', retryAfter: taken.retryAfter });
+      state.document = { hash, type: document.type };
     }
     const samePerson = owner !== undefined && owner.personHash === this.#deps.accounts.personHash(answer.person.personId);
     if (state.journey === 'password') {

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { openEmbeddedStore } from '../../adapters/index.ts';
 import { keepSuiteLog } from './suite-log.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -141,4 +142,24 @@ export async function startProvider(dataDir: string, env: Record<string, string>
     stop: () => signal(child, 'SIGTERM'),
     crash: () => signal(child, 'SIGKILL'),
   };
+}
+
+/** An account's password hash as stored (read before "this wasn't me" turns it off, to put it back after). */
+export async function passwordHashOf(dataDir: string, accountId: string): Promise<string> {
+  const store = openEmbeddedStore(dataDir);
+  try {
+    return (await store.accounts.findById(accountId))!.passwordHash!;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Puts a password hash back (account recovery sets a new password; suites that go on with the old one use this). */
+export async function restorePasswordHash(dataDir: string, accountId: string, passwordHash: string): Promise<void> {
+  const store = openEmbeddedStore(dataDir);
+  try {
+    await store.accounts.replace({ ...(await store.accounts.findById(accountId))!, passwordHash, passwordChangeRequired: false });
+  } finally {
+    await store.close();
+  }
 }

@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../server/config.ts';
-import { addressKey } from '../server/enrol/enrolment.ts';
+import { addressKey } from '../server/identity/throttle.ts';
 import { formatCountryCodes, normalisePhone, smsAllowed } from '../server/identity/phone.ts';
 import { readSimulationSeed, type SimulatedPerson } from '../server/identity/registry.ts';
 import { CountryRestrictedSmsSender, SmsNotAllowedError, type SmsSender } from '../server/identity/sms.ts';

@@ -4,7 +4,6 @@
 // the registry's person record between steps. The phone step answers alike for every number (no oracle), and
 // starts are limited per address.
 import { createHash, randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { GuardianRequestRepository, ShortLivedStore } from '../../adapters/types.ts';
 import { DuplicateAccountError } from '../../adapters/types.ts';
@@ -18,7 +17,7 @@ import { passwordProblem, personalStrings, type PasswordProblem } from '../ident
 import { normalisePhone, smsAllowed, type SmsCountryCodes } from '../identity/phone.ts';
 import type { AttributeCipher } from '../identity/protection.ts';
 import type { DocumentClaim, IdentityRegistry, MismatchReason, PersonRecord } from '../identity/registry.ts';
-import type { RateLimiterFactory } from '../identity/throttle.ts';
+import { addressKey, type RateLimiterFactory } from '../identity/throttle.ts';
 import type { Logger } from '../logger.ts';
 import { enrolmentSms } from './forms.ts';
 
@@ -327,19 +326,4 @@ function refuse(state: EnrolmentState, refusal: Refusal): StepResult {
 
 function wrongStep(state: EnrolmentState): StepResult {
   return refuse(state, { code: 'wrong_step' });
-}
-
-/**
- * What the start limit counts: an IPv4 address, or the /64 of an IPv6 one (a subscriber is given a whole /64, so
- * counting single IPv6 addresses would limit nothing).
- */
-export function addressKey(ip: string): string {
-  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  if (isIP(v4) === 4) return v4;
-  if (isIP(ip) !== 6) return ip;
-  const [head = '', tail = ''] = ip.toLowerCase().split('::');
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups] : headGroups;
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

@@ -2,6 +2,7 @@
 // approval), per account and per IP address, and for one-time codes a count of their own per account that no
 // sign-in forgives. Counters live in the configured store through rate-limiter-flexible, so every process sees
 // the same counts and a restart does not forget them.
+import { isIP } from 'node:net';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RateLimiterOptions {
@@ -126,4 +127,19 @@ export class CredentialThrottle {
 function verdictOf(lockSeconds: number[]): Verdict {
   const retryAfter = Math.max(...lockSeconds);
   return retryAfter ? { allowed: false, retryAfter } : { allowed: true };
+}
+
+/**
+ * What a per-address limit counts: an IPv4 address, or the /64 of an IPv6 one (a subscriber is given a whole /64, so
+ * counting single IPv6 addresses would limit nothing).
+ */
+export function addressKey(ip: string): string {
+  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (isIP(v4) === 4) return v4;
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

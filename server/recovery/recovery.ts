@@ -19,7 +19,7 @@ import { CODE_LIFETIME_SECONDS, MAX_GUESSES, RESEND_COOL_DOWN_SECONDS, type OneT
 import { passwordProblem, personalStrings, type PasswordProblem } from '../identity/password-policy.ts';
 import { normalisePhone } from '../identity/phone.ts';
 import type { DocumentClaim, IdentityRegistry, MismatchReason } from '../identity/registry.ts';
-import type { CredentialThrottle, Verdict } from '../identity/throttle.ts';
+import { addressKey, type CredentialThrottle, type Verdict } from '../identity/throttle.ts';
 import type { Logger } from '../logger.ts';
 import type { RecoveryLimits } from './limits.ts';
 import { reference, type CodeRecord, type Ending, type RecoveryState, type RecoveryStates, type Step } from './state.ts';
@@ -84,7 +84,7 @@ export class Recoveries {
 
   /** Starts a recovery, limited per address; the id is its bearer secret. */
   async start(journey: RecoveryState['journey'], from: Requester): Promise<{ started: true; id: string; state: RecoveryState } | { started: false; retryAfter: number }> {
-    const taken = await this.#deps.limits.take('startsPerAddress', from.ip);
+    const taken = await this.#deps.limits.take('startsPerAddress', addressKey(from.ip));
     if (!taken.allowed) {
       this.#deps.logger.info({ event: 'recovery.refused', why: 'starts_per_address' }, 'recovery refused: too many from this address');
       return { started: false, retryAfter: taken.retryAfter };

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openEmbeddedStore } from '../adapters/index.ts';
 import { expectPage, FormBrowser, type Page } from './support/browser.ts';
-import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_C, redeem, signIn, type Person, type PlatformRegistration } from './support/platform.ts';
+import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_C, redeem, signIn, type Person, type PlatformRegistration, portalSignIn as signInToPortal } from './support/platform.ts';
 import { readQrSvg } from './support/qr.ts';
 import { lastCodeSentTo, messagesSentTo, passwordHashOf, removeDataDir, restorePasswordHash, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
@@ -32,13 +32,8 @@ const at = (pathname: string) => new URL(pathname, provider.url);
 /** Every SMS the simulated gateway sent to `phone`, oldest first. */
 const messagesTo = (phone: string) => messagesSentTo(provider.dataDir, phone);
 
-/** Signs in to the portal (password and SMS code); returns the page it lands on. */
-async function portalSignIn(browser: FormBrowser, person: Person, start = '/account'): Promise<Page> {
-  let page = expectPage(await browser.open(at(start)));
-  if (page.doc.querySelector('form[action$="/login"]')) page = expectPage(await browser.submit(page, '/login', { identifier: person.identifier, password: person.password }));
-  if (page.doc.querySelector('form[action$="/code"]')) page = expectPage(await browser.submit(page, '/code', { code: person.oneTimeCode!()! }));
-  return page;
-}
+/** Signs in to the portal (password and SMS code, as far as the session needs); returns the page it lands on. */
+const portalSignIn = (browser: FormBrowser, person: Person, start = '/account') => signInToPortal(browser, provider.url, person, start);
 
 async function platformRequest(platform: PlatformRegistration, params: Record<string, string>) {
   const config = await discover(provider.url, platform);

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { openEmbeddedStore } from '../adapters/index.ts';
-import { expectPage, FormBrowser, type Page } from './support/browser.ts';
+import { expectPage, FormBrowser } from './support/browser.ts';
 import { clientsWithBackChannel, startBackChannelReceiver, type BackChannelReceiver } from './support/back-channel.ts';
-import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, redeem, type Person, type PlatformRegistration } from './support/platform.ts';
+import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_B, redeem, type Person, type PlatformRegistration, portalSignIn as signInToPortal } from './support/platform.ts';
 import { lastCodeSentTo, messagesSentTo, passwordHashOf, removeDataDir, restorePasswordHash, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
 
 const PLATFORM_D: PlatformRegistration = { clientId: 'platform-d', clientSecret: 'platform-d-development-secret-change-me', redirectUri: 'http://localhost:4004/callback' };
@@ -40,13 +40,8 @@ const at = (pathname: string) => new URL(pathname, provider.url);
 /** Every SMS the simulated gateway sent to `phone`, oldest first. */
 const messagesTo = (phone: string) => messagesSentTo(provider.dataDir, phone);
 
-/** Signs in to the portal through the provider (password and SMS code, as far as the session needs); returns the page it lands on. */
-async function portalSignIn(browser: FormBrowser, person: Person, start = '/account'): Promise<Page> {
-  let page = expectPage(await browser.open(at(start)));
-  if (page.doc.querySelector('form[action$="/login"]')) page = expectPage(await browser.submit(page, '/login', { identifier: person.identifier, password: person.password }));
-  if (page.doc.querySelector('form[action$="/code"]')) page = expectPage(await browser.submit(page, '/code', { code: person.oneTimeCode!()! }));
-  return page;
-}
+/** Signs in to the portal (password and SMS code, as far as the session needs); returns the page it lands on. */
+const portalSignIn = (browser: FormBrowser, person: Person, start = '/account') => signInToPortal(browser, provider.url, person, start);
 
 /** A platform's whole flow: authorize, sign in (if needed) and consent, redeem; userinfo too. */
 async function connect(browser: FormBrowser, platform: PlatformRegistration, person: Person, params: Record<string, string>, consent: Record<string, string | string[]> = {}) {

@@ -1,6 +1,6 @@
 // A platform integrating "Sign in with Cyber ID" with openid-client, the way an integrator would.
 import * as oidc from 'openid-client';
-import type { FormBrowser, Outcome } from './browser.ts';
+import type { FormBrowser, Outcome, Page } from './browser.ts';
 import { expectPage, expectRedirect } from './browser.ts';
 
 export interface PlatformRegistration {
@@ -91,4 +91,12 @@ async function enterCodeIfAsked(browser: FormBrowser, outcome: Outcome, person: 
 
 export async function signInAndConsent(browser: FormBrowser, url: URL, person: Person, consent: Record<string, string | string[]> = {}): Promise<URL> {
   return continueToPlatform(browser, await browser.open(url), person, consent);
+}
+
+/** Signs in to the portal at `start` (password and SMS code, as far as the session needs); returns the page it lands on. */
+export async function portalSignIn(browser: FormBrowser, issuer: string, person: Person, start = '/account'): Promise<Page> {
+  let page = expectPage(await browser.open(new URL(start, issuer)));
+  if (page.doc.querySelector('form[action$="/login"]')) page = expectPage(await browser.submit(page, '/login', { identifier: person.identifier, password: person.password }));
+  if (page.doc.querySelector('form[action$="/code"]')) page = expectPage(await browser.submit(page, '/code', { code: person.oneTimeCode!()! }));
+  return page;
 }

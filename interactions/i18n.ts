@@ -18,6 +18,19 @@ function load(language: Language): Record<string, string> {
   return JSON.parse(readFileSync(new URL(`./i18n/${language}.json`, import.meta.url), 'utf8')) as Record<string, string>;
 }
 
+/**
+ * The first language of a platform's `ui_locales` (space-separated BCP 47 tags, in order of preference) that we have:
+ * `zh`, `zh-CN`, `zh-Hans…` are Chinese, `en` and `en-*` English.
+ */
+export function fromUiLocales(uiLocales: unknown): Language | undefined {
+  if (typeof uiLocales !== 'string') return undefined;
+  for (const tag of uiLocales.split(' ').map((value) => value.toLowerCase())) {
+    if (tag === 'zh' || tag.startsWith('zh-')) return 'zh-CN';
+    if (tag === 'en' || tag.startsWith('en-')) return 'en';
+  }
+  return undefined;
+}
+
 function isLanguage(value: unknown): value is Language {
   return LANGUAGES.includes(value as Language);
 }
@@ -28,6 +41,8 @@ export function chooseLanguage(ctx: Context): Language {
     ctx.cookies.set(LANGUAGE_COOKIE, asked, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 365 * 24 * 3600_000, overwrite: true });
     return asked;
   }
+  const requested = fromUiLocales(ctx.state?.uiLocales);
+  if (requested) return requested;
   const remembered = ctx.cookies.get(LANGUAGE_COOKIE);
   if (isLanguage(remembered)) return remembered;
   const accepted = ctx.acceptsLanguages('zh-CN', 'zh', 'en');

@@ -21,6 +21,8 @@ export class InteractionKit {
     if (ctx.method === 'POST' && !csrfValid(ctx, submittedCsrf)) throw new CsrfError();
     const interaction = await this.provider.interactionDetails(ctx.req, ctx.res);
     if (interaction.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch');
+    // The platform's ui_locales choose this interaction's language (OIDC Core 3.1.2.1), before cookie and browser.
+    if (typeof interaction.params.ui_locales === 'string') ctx.state.uiLocales = interaction.params.ui_locales;
     return interaction;
   }
 

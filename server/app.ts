@@ -32,6 +32,7 @@ import type { DisclosureLedger } from './identity/ledger.ts';
 import { adminApi, type AdminApiDependencies } from './admin/api.ts';
 import { hideSecretHashes, plainSecretOnUpdate, singleUseInitialAccessTokens } from './admin/registration.ts';
 import { recordDisclosures } from './disclosures.ts';
+import { KnownRedirects } from './outage-redirects.ts';
 import type { Logger } from './logger.ts';
 import { routeOf, type Metrics } from './metrics.ts';
 import { Connections } from './portal/connections.ts';
@@ -87,7 +88,8 @@ export function mountApp(deps: AppDependencies): void {
   provider.use(requestContext(logger, production));
   provider.use(metrics.middleware());
   metrics.countTokens(provider);
-  provider.use(failFastWhileStoreDown(store));
+  const knownRedirects = new KnownRedirects();
+  provider.use(failFastWhileStoreDown(store, knownRedirects, issuer));
   provider.use(recordDisclosures(ledger, FIRST_PARTY_CLIENTS, logger));
 
   const operations = new Router({ sensitive: true });
@@ -163,9 +165,21 @@ const WITHOUT_STORE = /^\/(healthz|readyz|metrics|static\/|jwks$|\.well-known\/)
  * half-written (a refresh token consumed while its access token cannot be saved, say): OAuth JSON for platforms, a page for
  * people. Requests already running when the backend goes away get StoreUnavailableError from the adapters.
  */
-function failFastWhileStoreDown(store: Store) {
+function failFastWhileStoreDown(store: Store, knownRedirects: KnownRedirects, issuer: string) {
   return async (ctx: Context, next: Next) => {
-    if (store.available() || WITHOUT_STORE.test(ctx.path)) return next();
+    if (store.available() || WITHOUT_STORE.test(ctx.path)) {
+      await next();
+      const client = (ctx as Context & { oidc?: { route?: string; client?: { clientId: string; redirectUris?: string[] } } }).oidc;
+      if (client?.route === 'authorization' && client.client) knownRedirects.remember(client.client.clientId, client.client.redirectUris ?? []);
+      return;
+    }
+    // A platform's authorization request goes back to it, when its client and redirect URI are known here.
+    const back = ctx.path === '/auth' && ctx.method === 'GET' ? knownRedirects.errorRedirect(ctx, issuer) : undefined;
+    if (back) {
+      ctx.status = 303;
+      ctx.redirect(back);
+      return;
+    }
     ctx.status = 503;
     if (ctx.accepts('json', 'html') === 'html') renderErrorPage(ctx, 'temporarily_unavailable', 503);
     else ctx.body = UNAVAILABLE;

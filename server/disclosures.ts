@@ -1,6 +1,8 @@
 // Writes the disclosure ledger from what oidc-provider actually answered: the identity claims in each ID
 // token from the token endpoint and in each userinfo response, with the acr of the sign-in behind them.
-// Fails closed: a release that cannot be written to the ledger is not delivered.
+// Fails closed: a release that cannot be written to the ledger is not delivered. At the token endpoint the tokens
+// just issued are then withdrawn and the authorization code made usable again, so the platform's retry succeeds
+// once the ledger can be written (otherwise it would meet a consumed code: invalid_grant, and a revoked grant).
 import type { Context, Next } from 'koa';
 import { decodeJwt } from 'jose';
 import { StoreUnavailableError, UNAVAILABLE } from '../adapters/outage.ts';
@@ -8,8 +10,14 @@ import type { DisclosureChannel } from '../adapters/types.ts';
 import { releasedClaims, type DisclosureLedger } from './identity/ledger.ts';
 import type { Logger } from './logger.ts';
 
+interface Withdrawable {
+  destroy(): Promise<void>;
+}
+
 interface OidcContext {
   route?: string;
+  params?: { grant_type?: unknown };
+  entities?: { AccessToken?: Withdrawable; RefreshToken?: Withdrawable; AuthorizationCode?: { save(): Promise<unknown> } };
   client?: { clientId: string };
   account?: { accountId: string };
   accessToken?: { extra?: { acr?: string } };
@@ -31,11 +39,28 @@ export function recordDisclosures(ledger: DisclosureLedger, firstPartyClients: R
     } catch (error) {
       if (error instanceof StoreUnavailableError) logger.warn({ store: error.backend, requestId: ctx.state.requestId }, 'storage unavailable; release withheld');
       else logger.error({ err: error, requestId: ctx.state.requestId }, 'disclosure ledger write failed; release withheld');
+      if (route === 'token') await withdrawIssued(oidc!, logger, ctx.state.requestId as string);
       ctx.status = 503;
       ctx.set('Retry-After', '5');
       ctx.body = UNAVAILABLE;
     }
   };
+}
+
+/**
+ * An authorization code's tokens that will not be delivered are destroyed and the code is saved again without its
+ * "consumed" mark (same expiry). Best effort: with the store down this fails too, and is logged; the code then
+ * expires unused. Refresh-token grants are not undone: the platform's next refresh meets the rotated token.
+ */
+async function withdrawIssued(oidc: OidcContext, logger: Logger, requestId: string): Promise<void> {
+  if (oidc.params?.grant_type !== 'authorization_code') return;
+  const { AccessToken, RefreshToken, AuthorizationCode } = oidc.entities ?? {};
+  try {
+    await Promise.all([AccessToken?.destroy(), RefreshToken?.destroy()]);
+    await AuthorizationCode?.save();
+  } catch (error) {
+    logger.warn({ err: { message: (error as Error).message }, requestId }, 'could not withdraw the undelivered tokens; the authorization code stays used');
+  }
 }
 
 function releaseOf(route: 'token' | 'userinfo', body: unknown, oidc: OidcContext): { claims: string[]; acr: string | null; channel: DisclosureChannel } | undefined {

@@ -21,6 +21,7 @@ import { DCR_POLICY, dcrPolicy } from './admin/registration.ts';
 import type { Logger } from './logger.ts';
 import { authorizationCodeTtl, forwardedCertificate, isFapi2, PROFILE, rotateRefreshToken, validateProfile } from './security-profile.ts';
 import { TTL } from './ttl.ts';
+import { explainProtocolErrors } from './protocol-messages.ts';
 import { policyProblems, policySchema, type ClientPolicy } from './policy.ts';
 
 export interface ProviderDependencies {
@@ -205,8 +206,22 @@ export function createProvider(deps: ProviderDependencies): Provider {
   // One trusted proxy: the client address is the X-Forwarded-For entry it appended, not any a caller wrote in front.
   (provider as unknown as { maxIpsCount: number }).maxIpsCount = 1;
   limitClientCredentials(provider, deps.store.rateLimiter, deps.clientRequestsPerSecond);
+  provider.use(sayUserCodeUnsupported);
+  explainProtocolErrors(provider);
   logProviderEvents(provider, deps.logger);
   return provider;
+}
+
+/**
+ * Decoupled sign-in refuses `user_code` (the person answers on their own signed-in device, which a code would not
+ * strengthen), and oidc-provider's discovery always says it is supported; `discovery` configuration only fills
+ * fields it leaves out, so the answer is corrected on its way out.
+ */
+async function sayUserCodeUnsupported(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  await next();
+  if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+    (ctx.body as Record<string, unknown>).backchannel_user_code_parameter_supported = false;
+  }
 }
 
 /**

@@ -119,7 +119,8 @@ describe('a fapi2 client (PAR + DPoP + private_key_jwt)', () => {
     const location = new URL(response.headers.get('location') ?? '', provider.url);
     expect(location.origin + location.pathname).toBe(BANK.redirectUri);
     expect(location.searchParams.get('error')).toBe('invalid_request');
-    expect(location.searchParams.get('error_description')).toMatch(/pushed authorization request/i);
+    // Said in words a developer can act on (oidc-provider's own line only says PAR "must be used").
+    expect(location.searchParams.get('error_description')).toBe('this client must use pushed authorization requests (PAR): POST the request to the pushed_authorization_request_endpoint first, then send only client_id and the request_uri it returns to the authorization endpoint');
   });
 
   it('refuses the same client without DPoP at the token endpoint, whether or not PAR carried a proof', async () => {
@@ -127,14 +128,14 @@ describe('a fapi2 client (PAR + DPoP + private_key_jwt)', () => {
     const unbound = await requestParams(BANK.redirectUri);
     const unboundCallback = await personApproves(await oidc.buildAuthorizationUrlWithPAR(config, unbound.params));
     await expect(oidc.authorizationCodeGrant(config, unboundCallback, { pkceCodeVerifier: unbound.verifier, expectedState: unbound.state }))
-      .rejects.toMatchObject({ error: 'invalid_grant' });
+      .rejects.toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/^this client's tokens are sender-constrained with DPoP: send a DPoP proof/) });
 
     // A code bound to a DPoP key at PAR (dpop_jkt) cannot be redeemed without a proof either.
     const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
     const request = await requestParams(BANK.redirectUri);
     const callback = await personApproves(await oidc.buildAuthorizationUrlWithPAR(config, request.params, { DPoP }));
     await expect(oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: request.verifier, expectedState: request.state }))
-      .rejects.toMatchObject({ error: 'invalid_grant' });
+      .rejects.toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/^this client's tokens are sender-constrained with DPoP: send a DPoP proof/) });
   });
 
   it('refuses a client secret for a fapi2 client, naming the field', async () => {

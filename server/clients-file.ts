@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Store } from '../adapters/types.ts';
 import { formatIssues, platformFields, platformProblems } from './admin/client-metadata.ts';
 import { DISABLED, storedClients } from './admin/client-records.ts';
+import { metadataProblems } from './admin/metadata-policy.ts';
 
 /** The one placeholder a clients file may use: the origin of the demo site that hosts the demo platforms' documents. */
 export const DEMO_SITE_PLACEHOLDER = '{{DEMO_SITE}}';
@@ -24,15 +25,10 @@ const fileSchema = z.object({ $comment: z.string().optional(), clients: z.array(
 
 export class ClientsFileError extends Error {}
 
-/** Reads and validates a clients file; the error message names the file, the client and the field. */
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/** In production a code may only travel over https, or to the person's own machine (native apps). */
-function insecureRedirects(client: ClientMetadata): string[] {
-  return [...client.redirect_uris, ...(client.post_logout_redirect_uris ?? []), ...(client.backchannel_logout_uri ? [client.backchannel_logout_uri] : [])]
-    .filter((uri) => new URL(uri).protocol === 'http:' && !LOOPBACK.has(new URL(uri).hostname));
-}
-
+/**
+ * Reads and validates a clients file; the error message names the file, the client and the field. Each client also
+ * meets the registration policy of every path (server/admin/metadata-policy.ts), stricter in `production`.
+ */
 export function readClientsFile(file: string, demoSiteOrigin: string | undefined, production = false): ClientMetadata[] {
   let text: string;
   try {
@@ -60,8 +56,8 @@ export function readClientsFile(file: string, demoSiteOrigin: string | undefined
     const label = `client ${typeof id === 'string' ? `"${id}"` : `#${index + 1}`} (clients[${index}])`;
     if (!parsed.success) throw new ClientsFileError(`${file}: ${label}: ${formatIssues(parsed.error.issues)}`);
     if (seen.has(parsed.data.client_id)) throw new ClientsFileError(`${file}: ${label}: client_id: appears more than once`);
-    const insecure = production ? insecureRedirects(parsed.data) : [];
-    if (insecure.length) throw new ClientsFileError(`${file}: ${label}: redirect_uris: must use https in production (${insecure.join(', ')})`);
+    const [problem] = metadataProblems(parsed.data, production);
+    if (problem) throw new ClientsFileError(`${file}: ${label}: ${problem[0]}: ${problem[1]}`);
     seen.add(parsed.data.client_id);
     return parsed.data;
   });

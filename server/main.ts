@@ -108,6 +108,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       admission,
       logger,
       fetch: outboundFetch(demoSite, !config.production),
+      production: config.production,
     };
     const ledger = new DisclosureLedger(store.disclosures, config.retention.ledgerDays);
     const activity = new SecurityActivity(store.securityEvents, config.retention.activityDays);
@@ -124,7 +125,7 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       mountApp({
         provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity, notifications, decoupledSignIns,
         registry: authorities.registry, smsCountryCodes: config.smsCountryCodes, portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
-        admin: { clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit }), keys: signingKeys, audit, keysChanged: () => void watcher.check() },
+        admin: { clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit, production: config.production }), keys: signingKeys, audit, keysChanged: () => void watcher.check() },
       });
       return provider;
     };

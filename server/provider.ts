@@ -18,6 +18,7 @@ import { limitClientCredentials } from './client-limits.ts';
 import type { DecoupledSignIns } from './identity/decoupled-sign-in.ts';
 import type { SmsSender } from './identity/sms.ts';
 import { DCR_POLICY, dcrPolicy } from './admin/registration.ts';
+import { productionFromEnvironment } from './admin/metadata-policy.ts';
 import type { Logger } from './logger.ts';
 import { authorizationCodeTtl, forwardedCertificate, isFapi2, PROFILE, rotateRefreshToken, validateProfile } from './security-profile.ts';
 import { TTL } from './ttl.ts';
@@ -40,6 +41,8 @@ export interface ProviderDependencies {
   clientRequestsPerSecond: number;
   /** Outbound HTTP for sector_identifier_uri and jwks_uri (see server/outbound.ts). */
   fetch: NonNullable<Configuration['fetch']>;
+  /** config.production: the registration policy (server/admin/metadata-policy.ts) is stricter; absent, NODE_ENV decides. */
+  production?: boolean;
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
@@ -164,7 +167,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         enabled: true,
         initialAccessToken: true,
         issueRegistrationAccessToken: true,
-        policies: { [DCR_POLICY]: dcrPolicy as never },
+        policies: { [DCR_POLICY]: dcrPolicy(deps.production ?? productionFromEnvironment()) as never },
       },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       pushedAuthorizationRequests: { enabled: true },

@@ -425,11 +425,17 @@ describe('dynamic client registration (RFC 7591) behind initial access tokens', 
     }
   });
 
-  it('refuses scopes beyond openid verified age (400 invalid_client_metadata)', async () => {
-    for (const scope of ['openid profile', 'openid id_document', 'openid verified phone', 'openid offline_access']) {
+  it('refuses scopes beyond openid verified age offline_access (400 invalid_client_metadata)', async () => {
+    for (const scope of ['openid profile', 'openid id_document', 'openid verified phone']) {
       const response = await register({ client_name: 'Greedy', redirect_uris: ['http://localhost:4022/callback'], scope });
       expect([scope, response.status, response.json.error]).toEqual([scope, 400, 'invalid_client_metadata']);
     }
+  });
+
+  it('lets a platform register for offline_access, with the refresh token grant it needs (its own token)', async () => {
+    const response = await register({ client_name: 'Offline reader', redirect_uris: ['http://localhost:4024/callback'], scope: 'openid verified offline_access' }, await newInitialAccessToken());
+    expect(response.status).toBe(201);
+    expect(response.json).toMatchObject({ scope: 'openid verified offline_access', grant_types: ['authorization_code', 'refresh_token'] });
   });
 
   it('refuses cyberid_policy, cyberid_operator and grant types other than the code flow\'s', async () => {

@@ -144,10 +144,10 @@ async function openOperatorContext(env: NodeJS.ProcessEnv) {
   const provider = createProvider({
     issuer: config.issuer ?? `http://localhost:${config.port}`, proxy: config.proxy, clientRequestsPerSecond: config.clientRateLimit, store, jwks: (await keys.published()).jwks,
     cookieKeys: secrets.cookieKeys, pairwiseSecret: secrets.pairwiseSecret, accounts, admission: new PlatformAdmission(accounts, store.platformApprovals),
-    logger, fetch: outboundFetch(undefined, !config.production),
+    logger, fetch: outboundFetch(undefined, !config.production), production: config.production,
   });
   const audit = new AuditLog(store.audit);
-  return { store, provider, keys, audit, clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit }) };
+  return { store, provider, keys, audit, clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit, production: config.production }) };
 }
 
 type Operator = Awaited<ReturnType<typeof openOperatorContext>>;

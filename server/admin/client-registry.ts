@@ -9,6 +9,7 @@ import type { AuditLog } from './audit.ts';
 import { formatIssues, OPERATOR, operatorFields, operatorMetadata, platformFields, platformProblems, type OperatorFields } from './client-metadata.ts';
 import { DISABLED, storedClients } from './client-records.ts';
 import { generateClientSecret } from './client-secrets.ts';
+import { metadataProblems, productionFromEnvironment } from './metadata-policy.ts';
 
 export type ClientKind = 'platform' | 'operator';
 
@@ -57,8 +58,11 @@ export class ClientRegistry {
   readonly #clients: Adapter;
   readonly #validate: ProviderValidation;
   readonly #audit: AuditLog;
+  readonly #production: boolean;
 
-  constructor(deps: { store: Store; validate: ProviderValidation; audit: AuditLog }) {
+  /** `production` (config.production) makes the registration policy stricter (metadata-policy.ts); absent, NODE_ENV decides. */
+  constructor(deps: { store: Store; validate: ProviderValidation; audit: AuditLog; production?: boolean }) {
+    this.#production = deps.production ?? productionFromEnvironment();
     this.#store = deps.store;
     this.#clients = storedClients(deps.store);
     this.#validate = deps.validate;
@@ -148,6 +152,8 @@ export class ClientRegistry {
 
   async #save(metadata: Record<string, unknown>): Promise<void> {
     const { [DISABLED]: _disabled, ...checked } = metadata;
+    // The registration policy every path applies (URLs, hosts, displayed names), before oidc-provider fetches anything.
+    problems(metadataProblems(checked, this.#production));
     try {
       await this.#validate(checked);
     } catch (error) {

@@ -11,17 +11,23 @@ import type { Logger } from '../logger.ts';
 import type { AuditLog } from './audit.ts';
 import { OPERATOR } from './client-metadata.ts';
 import { isHashedSecret, verifyClientSecret } from './client-secrets.ts';
+import { describeProblems, metadataProblems } from './metadata-policy.ts';
 
 export const DCR_POLICY = 'cyberid-dcr';
-/** The most a self-registered platform may ask for; `openid` alone when it names no scope. */
-export const DCR_SCOPES: readonly string[] = ['openid', 'verified', 'age'];
+/** The most a self-registered platform may ask for; `openid` alone when it names no scope. offline_access is under the same consent rules as for any platform. */
+export const DCR_SCOPES: readonly string[] = ['openid', 'verified', 'age', 'offline_access'];
 const DCR_GRANT_TYPES = new Set(['authorization_code', 'refresh_token']);
 
 /**
- * On registration (POST) and on every RFC 7592 update (PUT, ctx.oidc.client set). An update may send back the
- * policy and scopes it read, including what an operator granted since, but cannot change them.
+ * The registration policy for one environment (`production`: server/config.ts). It runs on registration (POST) and on
+ * every RFC 7592 update (PUT, ctx.oidc.client set). An update may send back the policy and scopes it read, including
+ * what an operator granted since, but cannot change them.
  */
-export async function dcrPolicy(ctx: KoaContextWithOIDC, properties: Record<string, unknown>): Promise<void> {
+export function dcrPolicy(production: boolean) {
+  return (ctx: KoaContextWithOIDC, properties: Record<string, unknown>): Promise<void> => registrationPolicy(ctx, properties, production);
+}
+
+async function registrationPolicy(ctx: KoaContextWithOIDC, properties: Record<string, unknown>, production: boolean): Promise<void> {
   const current = ctx.oidc.client as unknown as Record<string, unknown> | undefined;
   if (OPERATOR in properties) throw new errors.InvalidClientMetadata(`${OPERATOR} is set by operators, not by registration`);
   if ('cyberid_policy' in properties && !(current && isDeepStrictEqual(properties.cyberid_policy, current.cyberid_policy))) {
@@ -35,6 +41,9 @@ export async function dcrPolicy(ctx: KoaContextWithOIDC, properties: Record<stri
       throw new errors.InvalidClientMetadata(`${field} must be an array of absolute URLs`);
     }
   }
+  // The one policy of every registration path (metadata-policy.ts): https, public hosts, honest names.
+  const problems = metadataProblems({ ...properties, client_id: current?.clientId }, production);
+  if (problems.length) throw new errors.InvalidClientMetadata(describeProblems(problems));
   properties.subject_type = 'pairwise';
   const allowed = new Set([...DCR_SCOPES, ...(typeof current?.scope === 'string' ? current.scope.split(' ') : [])]);
   const scopes = typeof properties.scope === 'string' ? properties.scope.split(' ').filter(Boolean) : ['openid'];
@@ -43,6 +52,8 @@ export async function dcrPolicy(ctx: KoaContextWithOIDC, properties: Record<stri
     throw new errors.InvalidClientMetadata(`scope ${beyond.join(' ')} needs an operator's approval; registration allows: ${DCR_SCOPES.join(' ')}`);
   }
   properties.scope = [...new Set(['openid', ...scopes])].join(' ');
+  // offline_access is only granted with a refresh token grant: it is implied when grant_types is not given.
+  if (properties.grant_types === undefined && scopes.includes('offline_access')) properties.grant_types = ['authorization_code', 'refresh_token'];
   const grantTypes = Array.isArray(properties.grant_types) ? properties.grant_types as unknown[] : ['authorization_code'];
   const refused = grantTypes.filter((grant) => !DCR_GRANT_TYPES.has(grant as string));
   if (refused.length) throw new errors.InvalidClientMetadata(`grant_types ${refused.join(' ')} cannot be registered; allowed: authorization_code refresh_token`);

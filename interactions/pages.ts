@@ -21,12 +21,24 @@ const csp = (nonce: string) => [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/**
+ * `href` as a path on this origin, whatever it was: a path that begins with two slashes (or a slash and a backslash,
+ * which browsers read the same way) is a link to another host, so leading slashes and backslashes collapse into one;
+ * anything that parses as an absolute URL keeps only its path and query. The result always starts with one `/`
+ * followed by something that is not `/` or `\`, which a browser can only resolve against this origin.
+ */
+export function sameOriginPath(href: string): string {
+  const url = new URL(href, 'http://placeholder');
+  const path = `/${url.pathname.replace(/^[/\\]+/, '')}`;
+  return `${path}${url.search}`;
+}
+
 /** The same page in the other language: only for GET pages, which are safe to load again. */
 function languageSwitchHref(ctx: Context, other: Language): string | undefined {
   if (ctx.method !== 'GET') return undefined;
-  const url = new URL(ctx.originalUrl, 'http://placeholder');
+  const url = new URL(sameOriginPath(ctx.originalUrl), 'http://placeholder');
   url.searchParams.set('lang', other);
-  return `${url.pathname}${url.search}`;
+  return sameOriginPath(`${url.pathname}${url.search}`);
 }
 
 export interface PageOptions {
@@ -39,7 +51,7 @@ export function renderPage(ctx: Context, view: string, data: Record<string, unkn
   const lang = chooseLanguage(ctx);
   const otherLang: Language = lang === 'en' ? 'zh-CN' : 'en';
   const nonce = randomBytes(16).toString('base64');
-  const switchHref = options.switchHref ? `${options.switchHref}?lang=${otherLang}` : languageSwitchHref(ctx, otherLang);
+  const switchHref = options.switchHref ? sameOriginPath(`${options.switchHref}?lang=${otherLang}`) : languageSwitchHref(ctx, otherLang);
   ctx.set('Content-Security-Policy', csp(nonce));
   ctx.set('Cache-Control', 'no-store');
   ctx.status = options.status ?? 200;
@@ -68,8 +80,13 @@ export function renderProtocolErrorPage(ctx: Context, out: ErrorOut): void {
   renderErrorPage(ctx, out.error, ctx.status >= 400 ? ctx.status : 400, out.error_description);
 }
 
-export function renderLogoutPage(ctx: Context, form: string): void {
-  renderPage(ctx, 'logout', { form });
+/**
+ * "Sign out of Cyber ID on this device?": when a platform asked (its client is known), the page first says plainly
+ * that the platform has signed the person out, and the choice is whether to sign out of Cyber ID too.
+ */
+export function renderLogoutPage(ctx: Context & { oidc?: { client?: { clientName?: string; clientId: string } } }, form: string): void {
+  const client = ctx.oidc?.client;
+  renderPage(ctx, 'logout', { form, platform: client ? (client.clientName ?? client.clientId) : undefined });
 }
 
 export function renderLoggedOutPage(ctx: Context & { oidc?: { client?: { clientName?: string; clientId: string } } }): void {

@@ -32,9 +32,11 @@ import type { DisclosureLedger } from './identity/ledger.ts';
 import { adminApi, type AdminApiDependencies } from './admin/api.ts';
 import { hideSecretHashes, plainSecretOnUpdate, singleUseInitialAccessTokens } from './admin/registration.ts';
 import { recordDisclosures } from './disclosures.ts';
+import { IssuerOrigin, believeForwardedHeaders, type TrustedProxies } from './forwarded.ts';
 import { KnownRedirects } from './outage-redirects.ts';
+import { readiness } from './operations.ts';
 import type { Logger } from './logger.ts';
-import { routeOf, type Metrics } from './metrics.ts';
+import { loggablePath, routeOf, type Metrics } from './metrics.ts';
 import { Connections } from './portal/connections.ts';
 import { PORTAL_CLIENT_ID, type PortalClient } from './portal/first-party.ts';
 import { portalRoutes } from './portal/routes.ts';
@@ -65,6 +67,10 @@ export interface AppDependencies {
   logger: Logger;
   metrics: Metrics;
   production: boolean;
+  /** Peers whose X-Forwarded-* and Client-Cert headers are believed (CYBERID_TRUSTED_PROXIES); undefined: none. */
+  trustedProxies: TrustedProxies | undefined;
+  /** /metrics and /readyz's details on this port (development without CYBERID_METRICS_PORT); else elsewhere or nowhere. */
+  operationsOnPublicPort: boolean;
   admin: Omit<AdminApiDependencies, 'provider' | 'issuer' | 'logger'>;
 }
 
@@ -85,7 +91,7 @@ export function mountApp(deps: AppDependencies): void {
   const { provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, faces, ledger, activity, notifications, logger, metrics, production } = deps;
   (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error, ctx?: Context) => logUnhandled(logger, error, ctx));
 
-  provider.use(requestContext(logger, production));
+  provider.use(requestContext(logger, production, new IssuerOrigin(issuer, production), deps.trustedProxies));
   provider.use(metrics.middleware());
   metrics.countTokens(provider);
   const knownRedirects = new KnownRedirects();
@@ -97,16 +103,17 @@ export function mountApp(deps: AppDependencies): void {
     ctx.body = { status: 'ok' };
   });
   operations.get('/readyz', async (ctx) => {
-    const backends = await store.check();
-    const ready = backends.every((backend) => backend.up);
-    if (!ready) logger.warn({ backends }, 'store not ready');
+    const { ready, details } = await readiness(store, logger);
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'unavailable', store: store.kind, backends: Object.fromEntries(backends.map((b) => [b.kind, b.up ? 'up' : 'down'])) };
+    // Which backend is down is for the operators' network (server/operations.ts); the public port says only whether.
+    ctx.body = deps.operationsOnPublicPort ? details : { status: details.status };
   });
-  operations.get('/metrics', async (ctx) => {
-    ctx.type = metrics.registry.contentType;
-    ctx.body = await metrics.registry.metrics();
-  });
+  if (deps.operationsOnPublicPort) {
+    operations.get('/metrics', async (ctx) => {
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
+    });
+  }
   operations.get('/static/:file', (ctx) => {
     const file = Object.hasOwn(STATIC_FILES, ctx.params.file!) ? STATIC_FILES[ctx.params.file!] : undefined;
     if (!file) return;
@@ -203,12 +210,23 @@ function refuse(ctx: Context, status: number, code: string, description: string)
   else ctx.body = { error: code, error_description: description };
 }
 
-/** Request id, access log (route and path, never the query string: it can carry personal data), security headers, friendly 404. */
-function requestContext(logger: Logger, production: boolean) {
+/** Paths answered whatever the Host: load balancers and orchestrators call them by address. */
+const ANY_HOST = /^\/(healthz|readyz)$/;
+/** Discovery and the keys may be cached for this long: see docs/deploy.md ("Caching of discovery and JWKS"). */
+const PUBLIC_METADATA = /^\/(\.well-known\/openid-configuration|jwks)$/;
+const PUBLIC_METADATA_CACHE = 'public, max-age=300';
+
+/**
+ * Request id, proxy headers, the issuer's host only, access log (route and path, never the query string: it can
+ * carry personal data), security headers, friendly 404.
+ */
+function requestContext(logger: Logger, production: boolean, issuer: IssuerOrigin, trustedProxies: TrustedProxies | undefined) {
   return async (ctx: Context, next: Next) => {
     const started = performance.now();
     const given = ctx.get('x-request-id');
     ctx.state.requestId = REQUEST_ID.test(given) ? given : randomUUID();
+    // Before anything reads ctx.ip, ctx.host or ctx.protocol (cached from here on).
+    believeForwardedHeaders(ctx.req, trustedProxies);
     ctx.set('X-Request-Id', ctx.state.requestId);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'no-referrer');
@@ -217,13 +235,23 @@ function requestContext(logger: Logger, production: boolean) {
     let status: number | undefined;
     try {
       // oidc-provider builds its URLs from the Host (or the proxy's X-Forwarded-Host); one that is not a host breaks them.
+      const forIssuer = ANY_HOST.test(ctx.path) ? 'issuer' : issuer.matches(ctx.host, ctx.protocol);
       if (!URL.canParse(`http://${ctx.host}/`) || !ctx.host) {
         refuse(ctx, 400, 'invalid_request', 'the Host header is not a valid host');
+      } else if (!forIssuer) {
+        // Every absolute URL oidc-provider writes comes from the request's origin: only the issuer's is served.
+        refuse(ctx, 421, 'misdirected_request', `this server answers only for ${issuer.origin}`);
       } else if (!['', 'identity'].includes(ctx.get('content-encoding').toLowerCase())) {
         // Nothing here takes compressed requests; refusing them up front keeps decoder errors out of every route.
         refuse(ctx, 415, 'invalid_request', 'Content-Encoding is not supported');
       } else {
+        if (forIssuer === 'alias') {
+          // A development alias (127.0.0.1 for localhost): answered as the issuer, so every URL names the issuer.
+          ctx.req.headers.host = issuer.host;
+          delete ctx.req.headers['x-forwarded-host'];
+        }
         await next();
+        if (ctx.status === 200 && ctx.method === 'GET' && PUBLIC_METADATA.test(ctx.path)) ctx.set('Cache-Control', PUBLIC_METADATA_CACHE);
       }
       if (ctx.status === 404 && ctx.body === undefined) refuse(ctx, 404, 'not_found', 'no such endpoint');
       if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '5');
@@ -232,10 +260,11 @@ function requestContext(logger: Logger, production: boolean) {
       status = (error as { status?: number }).status ?? 500; // Koa answers it after this middleware
       throw error;
     } finally {
-      // The raw path only when one of our routes answered it: a path nobody serves, or one refused, is whatever the
-      // client typed (a phone number, say). The route template always.
+      // The raw path only when one of our routes without parameters answered it: a path nobody serves, or one
+      // refused, is whatever the client typed (a phone number, say), and a parameter can be a bearer value (the
+      // scan token, an interaction uid). The route template always.
       const route = routeOf(ctx);
-      const path = route && status !== undefined && status < 400 ? ctx.path : undefined;
+      const path = route && status !== undefined && status < 400 ? loggablePath(ctx) : undefined;
       logger.info({ requestId: ctx.state.requestId, method: ctx.method, route, path, status, ms: Math.round(performance.now() - started) }, 'request');
     }
   };

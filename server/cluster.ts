@@ -108,8 +108,11 @@ function runPrimary(): void {
   process.on('SIGINT', () => stopAll('SIGINT'));
 
   fork();
-  const metricsServer = config.clusterMetricsPort === undefined ? undefined
-    : serveClusterMetrics(config.clusterMetricsPort, config.host, log, serving, () => stopAll('the cluster metrics port cannot be bound', 1));
+  // The summed metrics go where a single process's would: CYBERID_CLUSTER_METRICS_PORT, else CYBERID_METRICS_PORT,
+  // on CYBERID_METRICS_HOST (loopback by default), never on every interface.
+  const summedMetricsPort = config.clusterMetricsPort ?? config.metrics.port;
+  const metricsServer = summedMetricsPort === undefined ? undefined
+    : serveClusterMetrics(summedMetricsPort, config.metrics.host, log, serving, () => stopAll('the cluster metrics port cannot be bound', 1));
 }
 
 /** GET /metrics: the serving workers' metrics, asked for over IPC and summed (prom-client's AggregatorRegistry). */

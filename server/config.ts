@@ -2,6 +2,7 @@
 // configuration table; keep the two in step.
 import path from 'node:path';
 import { z } from 'zod';
+import { LOOPBACK_PROXIES, parseProxyEntry } from './forwarded.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -16,6 +17,11 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CYBERID_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   CYBERID_PROXY: bool.default(false),
+  CYBERID_TRUSTED_PROXIES: z.string()
+    .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
+    .refine((entries) => entries.length > 0, 'must list at least one address or CIDR range')
+    .refine((entries) => entries.every((entry) => parseProxyEntry(entry) !== undefined), 'must be IP addresses or CIDR ranges, comma-separated (such as 10.0.0.0/8, 127.0.0.1 or fd00::/8)')
+    .optional(),
   CYBERID_DATA_DIR: z.string().min(1).default('data'),
   CYBERID_COOKIE_KEYS: z.string().optional(),
   CYBERID_PAIRWISE_SECRET: z.string().optional(),
@@ -41,6 +47,8 @@ const envSchema = z.object({
   CYBERID_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
   CYBERID_WORKERS: z.coerce.number().int().min(1).max(256).optional(),
   CYBERID_CLUSTER_METRICS_PORT: port.optional(),
+  CYBERID_METRICS_PORT: port.optional(),
+  CYBERID_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   // Messages never repeat the value: connection strings carry passwords.
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\/\S+$/, 'must be a mongodb:// or mongodb+srv:// connection string').optional(),
   MONGODB_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').default('cyberid'),
@@ -68,6 +76,8 @@ export interface Config {
   /** Undefined until the port is known when PORT=0 and no issuer was given (tests). */
   issuer: string | undefined;
   proxy: boolean;
+  /** With `proxy`: the addresses and CIDR ranges whose X-Forwarded-* and Client-Cert headers are believed. */
+  trustedProxies: string[];
   dataDir: string;
   /** Secrets given in the environment; whatever is missing is generated into the data directory outside production. */
   secrets: Partial<Secrets>;
@@ -90,6 +100,10 @@ export interface Config {
   workers: number | undefined;
   /** Where `server/cluster.ts`'s primary serves every worker's metrics summed; undefined: not served. */
   clusterMetricsPort: number | undefined;
+  /** The operators' listener for /metrics and /readyz's details; undefined: none. */
+  metrics: { port: number | undefined; host: string };
+  /** Whether the public port serves /metrics and /readyz's details: only in development without a metrics port. */
+  operationsOnPublicPort: boolean;
   /** Days the disclosure ledger and the security activity are kept for the person to read. */
   retention: { ledgerDays: number; activityDays: number };
   /** Where data lives: the embedded SQLite file unless MongoDB and/or Redis are configured (DESIGN §5). */
@@ -188,6 +202,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       problems.push('CYBERID_PROXY must be true in production with an https issuer (TLS ends at the proxy; without it cookies are not marked Secure)');
     }
   }
+  if (env.CYBERID_TRUSTED_PROXIES && !env.CYBERID_PROXY) {
+    problems.push('CYBERID_TRUSTED_PROXIES needs CYBERID_PROXY=true (without it no proxy header is believed from anyone)');
+  }
+  if (env.CYBERID_METRICS_PORT !== undefined && env.CYBERID_METRICS_PORT !== 0 && env.CYBERID_METRICS_PORT === env.PORT) {
+    problems.push('CYBERID_METRICS_PORT must differ from PORT (metrics are kept off the public port)');
+  }
   if (env.MONGODB_URI && !env.REDIS_URL) {
     problems.push('REDIS_URL must be set with MONGODB_URI: sessions, codes and rate limits live in Redis (see docs/deploy.md)');
   }
@@ -201,6 +221,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     logLevel: env.LOG_LEVEL,
     issuer,
     proxy: env.CYBERID_PROXY,
+    trustedProxies: env.CYBERID_PROXY ? env.CYBERID_TRUSTED_PROXIES ?? LOOPBACK_PROXIES : [],
     dataDir: path.resolve(env.CYBERID_DATA_DIR),
     secrets,
     clientsFile: env.CYBERID_CLIENTS_FILE ?? (demo ? 'clients.example.json' : undefined),
@@ -214,6 +235,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     shutdownGraceSeconds: env.CYBERID_SHUTDOWN_GRACE_SECONDS,
     workers: env.CYBERID_WORKERS,
     clusterMetricsPort: env.CYBERID_CLUSTER_METRICS_PORT,
+    metrics: { port: env.CYBERID_METRICS_PORT, host: env.CYBERID_METRICS_HOST },
+    operationsOnPublicPort: !production && env.CYBERID_METRICS_PORT === undefined,
     retention: { ledgerDays: env.CYBERID_LEDGER_RETENTION_DAYS, activityDays: env.CYBERID_ACTIVITY_RETENTION_DAYS },
     storage: {
       mongodb: env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.MONGODB_DATABASE } : undefined,

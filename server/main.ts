@@ -29,7 +29,9 @@ import { SecurityNotifications } from './identity/notifications.ts';
 import { DisclosureLedger } from './identity/ledger.ts';
 import { resolveSecrets } from './keys.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { TrustedProxies } from './forwarded.ts';
 import { Metrics } from './metrics.ts';
+import { serveOperations } from './operations.ts';
 import { outboundFetch } from './outbound.ts';
 import { PortalClient, portalClientSecret, registerPortalClient } from './portal/first-party.ts';
 import { createProvider, type ProviderDependencies } from './provider.ts';
@@ -119,12 +121,14 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
     await signingKeys.ensure(path.join(config.dataDir, 'jwks.json'));
     // oidc-provider fixes its keys when it is created, so a new key schedule gets a new provider (and the app
     // mounted on it); requests already running finish on the old one. Everything else is shared.
+    const trustedProxies = config.proxy ? new TrustedProxies(config.trustedProxies) : undefined;
     const serve = (keys: PublishedKeys) => {
       const provider = createProvider({ ...providerDependencies, jwks: keys.jwks });
       auditRegistrations(provider, audit, logger);
       mountApp({
         provider, issuer, store, accounts, passkeys, enrolments, guardianship, admission, codes, ledger, activity, notifications, decoupledSignIns,
         registry: authorities.registry, smsCountryCodes: config.smsCountryCodes, portalClient: new PortalClient(issuer, portalSecret), faces: authorities.faces, logger, metrics, production: config.production,
+        trustedProxies, operationsOnPublicPort: config.operationsOnPublicPort,
         admin: { clients: new ClientRegistry({ store, validate: (metadata) => provider.Client.validate(metadata as never), audit, production: config.production }), keys: signingKeys, audit, keysChanged: () => void watcher.check() },
       });
       return provider;
@@ -143,6 +147,13 @@ export async function start(config: Config, logger: Logger, overrides: { store?:
       logger.info({ keys: keys.fingerprint, rebuildMs: Math.round(performance.now() - started) }, 'signing keys changed');
     }, (error) => logger.warn({ err: error }, 'signing key schedule could not be read'));
     cleanup.push(async () => watcher.stop());
+    // In a cluster the primary serves the workers' metrics summed (server/cluster.ts); workers bind no metrics port.
+    if (config.metrics.port !== undefined && !cluster.isWorker) {
+      const operations = await serveOperations({ ...config.metrics, port: config.metrics.port, metrics, store, logger });
+      cleanup.push(() => operations.close());
+    } else if (!config.operationsOnPublicPort && !cluster.isWorker) {
+      logger.warn('no CYBERID_METRICS_PORT: /metrics and the details of /readyz are served nowhere (never on the public port in production)');
+    }
     if (config.port !== 0) await listen();
     logger.info({ url: issuer, port, demoSite: demoSite?.origin, store: store.kind, demo: config.demo, clients: clients.length }, 'listening');
     return {

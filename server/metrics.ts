@@ -27,6 +27,23 @@ export function routeOf(ctx: Context & { oidc?: { route?: string } }): string | 
   return ctx._matchedRoute?.toString() ?? ctx.oidc?.route;
 }
 
+/** oidc-provider's routes whose path carries a bearer-like value: an interaction uid, a client id. */
+const PARAMETERISED_PROVIDER_ROUTES: ReadonlySet<string> = new Set(['resume', 'device_resume', 'client', 'client_update', 'client_delete']);
+/** A segment that could be a token, a uid or any other value a caller made up: long, or with digits or capitals. */
+const VALUE_LIKE = /[^a-z.-]|^.{33,}$/;
+
+/**
+ * The request's path as the access log may show it: only when the route that answered has no parameter (then the
+ * path is the template, and names nothing but the endpoint), and, as a second guard, only when no segment looks like
+ * a value. `/scan/<token>`, `/interaction/<uid>/login`, `/auth/<uid>` or `/reg/<client id>` are never logged; their
+ * route template is.
+ */
+export function loggablePath(ctx: Context & { oidc?: { route?: string } }): string | undefined {
+  const matched = ctx._matchedRoute?.toString();
+  if (matched !== undefined ? matched.includes(':') || matched.includes('(') : !ctx.oidc?.route || PARAMETERISED_PROVIDER_ROUTES.has(ctx.oidc.route)) return undefined;
+  return ctx.path.split('/').some((segment) => VALUE_LIKE.test(segment)) ? undefined : ctx.path;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Histogram({

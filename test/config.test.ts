@@ -62,4 +62,21 @@ describe('configuration', () => {
     expect(() => loadConfig({ CYBERID_REDIS_CLUSTER: 'true' })).toThrow(/CYBERID_REDIS_CLUSTER needs REDIS_URL/);
     expect(() => loadConfig({ MONGODB_URI: 'mongodb://db', REDIS_URL: 'redis://cache', MONGODB_DATABASE: 'a.b' })).toThrow(/MONGODB_DATABASE/);
   });
+
+  it('trusts loopback as the proxy by default, and only the proxies named in CYBERID_TRUSTED_PROXIES', () => {
+    expect(loadConfig({}).trustedProxies).toEqual([]);
+    expect(loadConfig({ CYBERID_PROXY: 'true' }).trustedProxies).toEqual(['127.0.0.0/8', '::1']);
+    expect(loadConfig({ CYBERID_PROXY: 'true', CYBERID_TRUSTED_PROXIES: ' 10.0.0.0/8, 192.0.2.7 ,fd00::/8' }).trustedProxies).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8']);
+    expect(() => loadConfig({ CYBERID_PROXY: 'true', CYBERID_TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/CYBERID_TRUSTED_PROXIES: must be IP addresses or CIDR ranges/);
+    expect(() => loadConfig({ CYBERID_PROXY: 'true', CYBERID_TRUSTED_PROXIES: 'proxy.internal' })).toThrow(/CYBERID_TRUSTED_PROXIES/);
+    expect(() => loadConfig({ CYBERID_PROXY: 'true', CYBERID_TRUSTED_PROXIES: ' , ' })).toThrow(/at least one/);
+    expect(() => loadConfig({ CYBERID_TRUSTED_PROXIES: '10.0.0.1' })).toThrow(/CYBERID_TRUSTED_PROXIES needs CYBERID_PROXY=true/);
+  });
+
+  it('keeps /metrics and the details of /readyz off the public port except in development without a metrics port', () => {
+    expect(loadConfig({})).toMatchObject({ operationsOnPublicPort: true, metrics: { port: undefined, host: '127.0.0.1' } });
+    expect(loadConfig({ CYBERID_METRICS_PORT: '9464' })).toMatchObject({ operationsOnPublicPort: false, metrics: { port: 9464, host: '127.0.0.1' } });
+    expect(loadConfig({ CYBERID_METRICS_PORT: '9464', CYBERID_METRICS_HOST: '10.1.2.3' }).metrics).toEqual({ port: 9464, host: '10.1.2.3' });
+    expect(() => loadConfig({ PORT: '3000', CYBERID_METRICS_PORT: '3000' })).toThrow(/CYBERID_METRICS_PORT must differ from PORT/);
+  });
 });

@@ -250,7 +250,7 @@ async function signedInAt(url: string): Promise<{ sub: string; acr: string; amr:
     await expectHeading(page, 'Sign out of Cyber ID on this device?');
     expect(page.url().startsWith(`${providerUrl}/`)).toBe(true);
     await screenshot('logout-confirm');
-    await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await page.getByRole('button', { name: 'Yes, sign out of Cyber ID too' }).click();
 
     await page.waitForURL(platformUrl.a);
     await expectHeading(page, 'Welcome');

@@ -1,6 +1,6 @@
 // Protocol details integrators tripped on (issue 20, items 9–14), against the real server with openid-client:
 // ui_locales choosing the pages' language, discovery telling the truth about CIBA's user_code, an authorization
-// code whose release could not be written to the ledger staying usable for the retry, what "No, stay signed in"
+// code whose release could not be written to the ledger staying usable for the retry, what "No, stay signed in to Cyber ID"
 // on the logout page means, and (with Redis stopped) a platform's authorization request coming back to it with
 // temporarily_unavailable. The DPoP and PAR wording is checked in test/fapi.test.ts and below.
 import { DatabaseSync } from 'node:sqlite';
@@ -102,7 +102,7 @@ describe('the logout page\'s answers', () => {
     return expectRedirect(await browser.open(request.url));
   };
 
-  it('"No, stay signed in": the platform that asked is signed out (its tokens end), Cyber ID and other platforms stay', async () => {
+  it('"No, stay signed in to Cyber ID": the platform that asked is signed out (its tokens end), Cyber ID and other platforms stay', async () => {
     const { browser, a, aTokens, confirm } = await signedInAtBoth();
     const back = expectRedirect(await browser.submit(confirm, '/session/end/confirm', {}));
     expect(back.origin + back.pathname).toBe('http://localhost:4001/');
@@ -110,7 +110,7 @@ describe('the logout page\'s answers', () => {
     expect((await silentAtB(browser)).searchParams.get('code')).toEqual(expect.any(String)); // still signed in to Cyber ID
   });
 
-  it('"Yes, sign me out": Cyber ID too, so no platform gets a sign-in without asking again', async () => {
+  it('"Yes, sign out of Cyber ID too": Cyber ID too, so no platform gets a sign-in without asking again', async () => {
     const { browser, a, aTokens, confirm } = await signedInAtBoth();
     expectRedirect(await browser.submit(confirm, '/session/end/confirm', { logout: 'yes' }));
     expect((await oidc.tokenIntrospection(a, aTokens.access_token)).active).toBe(false);

@@ -1,4 +1,5 @@
 // Start-up as an operator meets it: the real `node server/main.ts` process, its files and its refusals.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -152,5 +153,42 @@ describe('a malformed clients file stops start-up with a message naming the clie
 
   it('a file that is not JSON', async () => {
     expect(await startWith('{ "clients": [ }')).toMatch(/clients\.json: not valid JSON/);
+  });
+});
+
+describe('the Node.js version check that runs before every npm script', () => {
+  const ROOT = path.resolve(import.meta.dirname, '..');
+  const OLD_NODES = ['/usr/bin/node', '/usr/local/bin/node', '/bin/node'];
+  const check = (node: string) => spawnSync(node, ['scripts/check-node.cjs'], { cwd: ROOT, encoding: 'utf8' });
+
+  it('every npm script that runs TypeScript checks first; .nvmrc and .node-version name Node 24', () => {
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string } };
+    for (const [name, script] of Object.entries(manifest.scripts)) {
+      if (/\.ts\b|jest|tsc/.test(script) && !script.startsWith('npm run ')) expect([name, script.startsWith('node scripts/check-node.cjs && ')]).toEqual([name, true]);
+    }
+    expect(readFileSync(path.join(ROOT, '.nvmrc'), 'utf8').trim()).toBe('24');
+    expect(readFileSync(path.join(ROOT, '.node-version'), 'utf8').trim()).toBe('24');
+    expect(manifest.engines.node).toBe('>=24');
+  });
+
+  it('passes silently on this Node', () => {
+    expect(check(process.execPath)).toMatchObject({ status: 0, stdout: '', stderr: '' });
+  });
+
+  it('on an older Node, says what is needed and how to get it, without a stack trace, and exits 1', () => {
+    const old = OLD_NODES.map((node) => ({ node, version: spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout?.trim() }))
+      .find(({ version }) => version && Number(/^v(\d+)/.exec(version)?.[1]) < 24);
+    if (!old) {
+      process.stdout.write(`no Node older than 24 at ${OLD_NODES.join(', ')}: the old-Node case is not exercised\n`);
+      return;
+    }
+    const result = check(old.node);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(`Cyber ID needs Node.js 24 or newer; this is Node.js ${old.version.slice(1)}`);
+    expect(result.stderr).toMatch(/nvm install/);
+    expect(result.stderr).toMatch(/https:\/\/nodejs\.org\//);
+    expect(result.stderr).not.toMatch(NO_STACK);
+    expect(result.stderr).not.toMatch(/ERR_UNKNOWN_FILE_EXTENSION/);
   });
 });

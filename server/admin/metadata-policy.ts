@@ -9,7 +9,8 @@
 //   and the URLs the provider itself fetches or calls (jwks_uri, sector_identifier_uri, backchannel_logout_uri,
 //   request_uris) must name a public DNS host, never an IP literal.
 // - A displayed name (client_name and its client_name#<lang> variants) holds no control or invisible formatting
-//   character (bidi overrides among them) and does not imitate Cyber ID's own name, after folding look-alikes.
+//   character (bidi overrides among them) and does not imitate Cyber ID's own name, after folding look-alikes. The
+//   operator's texts shown on the consent page (cyberid_policy purposes and legal basis) hold no such character either.
 import { isIP } from 'node:net';
 import { PORTAL_CLIENT_ID } from '../portal/first-party.ts';
 
@@ -43,7 +44,29 @@ export function metadataProblems(metadata: Record<string, unknown>, production: 
       }
     }
   }
+  for (const [field, text] of policyTexts(metadata.cyberid_policy)) {
+    const problem = hiddenCharacterProblem(text);
+    if (problem) problems.push([field, problem]);
+  }
   return problems;
+}
+
+/**
+ * The operator's texts the consent page shows (cyberid_policy purposes and legal basis, set only by operators), as
+ * [field, text]. They may name Cyber ID (a legal basis can cite the rules of the national network identity service),
+ * but, like a name, hold no hidden characters.
+ */
+function policyTexts(policy: unknown): [string, string][] {
+  if (!policy || typeof policy !== 'object') return [];
+  const { purposes, legal_basis: legalBasis } = policy as { purposes?: unknown; legal_basis?: unknown };
+  const texts: [string, string][] = [];
+  const localised = (field: string, value: unknown) => {
+    if (!value || typeof value !== 'object') return;
+    for (const [lang, text] of Object.entries(value)) if (typeof text === 'string') texts.push([`${field}.${lang}`, text]);
+  };
+  if (purposes && typeof purposes === 'object') for (const [claim, text] of Object.entries(purposes)) localised(`cyberid_policy.purposes.${claim}`, text);
+  localised('cyberid_policy.legal_basis', legalBasis);
+  return texts;
 }
 
 /** The problems as one description, `field: message; …` (the form every path shows). */
@@ -128,9 +151,14 @@ export function brandFold(text: string): string {
   return [...decomposed].map((char) => CONFUSABLES[char] ?? char).join('').replace(/[^\p{L}\p{N}]/gu, '');
 }
 
+function hiddenCharacterProblem(text: string): string | undefined {
+  const hidden = HIDDEN.exec(text)?.[0];
+  return hidden ? `must not contain control or invisible formatting characters (U+${hidden.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})` : undefined;
+}
+
 function displayNameProblem(name: string): string | undefined {
-  const hidden = HIDDEN.exec(name)?.[0];
-  if (hidden) return `must not contain control or invisible formatting characters (U+${hidden.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
+  const hidden = hiddenCharacterProblem(name);
+  if (hidden) return hidden;
   const folded = brandFold(name);
   if (BRAND_NAMES.some((brand) => folded.includes(brandFold(brand)))) return 'must not use or imitate Cyber ID\'s own name';
   return undefined;

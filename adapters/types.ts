@@ -293,6 +293,7 @@ export interface EphemeralBackend extends StoreComponent {
   models: OidcModelStore;
   shortLived: ShortLivedStore;
   rateLimiter: RateLimiterFactory;
+  /** References to the account's live sessions (see Store.sessionsOf). */
   sessionsOf(accountId: string): Promise<string[]>;
 }
 
@@ -318,7 +319,11 @@ export interface Store {
   latestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
   /** Every live Grant of an account, at every client. */
   grantsOf(accountId: string): Promise<GrantReference[]>;
-  /** The ids of every live provider Session of an account (every browser it is signed in on). */
+  /**
+   * Every live provider Session of an account (every browser it is signed in on), as references that the Session
+   * adapter's find and destroy accept: session ids are stored only as hashes (adapters/bearer.ts), and a reference is
+   * neither the cookie nor usable as one.
+   */
   sessionsOf(accountId: string): Promise<string[]>;
   /** False while a backend is known to be unreachable (checked before each request; costs nothing). */
   available(): boolean;

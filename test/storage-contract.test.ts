@@ -11,6 +11,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { errors, type AdapterPayload } from 'oidc-provider';
+import { bearerHash, HASHED_MODELS } from '../adapters/bearer.ts';
 import { openEmbeddedStore } from '../adapters/index.ts';
 import { DuplicateAccountError, type AccountLookups, type AccountRecord, type Store } from '../adapters/types.ts';
 import { Redis } from 'ioredis';
@@ -111,11 +112,11 @@ describe.each(kinds)('storage contract: $name', (kind) => {
     it('re-upsert replaces the payload entirely and extends the expiry', async () => {
       freezeTime(T0);
       const adapter = store.adapterFor('Session');
-      await adapter.upsert('s1', { accountId: 'old', kind: 'Session', extra: { stale: true } }, 10);
-      await adapter.upsert('s1', { accountId: 'new', kind: 'Session' }, 100);
+      await adapter.upsert('s1', { accountId: 'old', kind: 'Session', extra: { stale: true }, jti: 's1' }, 10);
+      await adapter.upsert('s1', { accountId: 'new', kind: 'Session', jti: 's1' }, 100);
       jest.setSystemTime(T0 + 50_000);
       const found = await adapter.find('s1');
-      expect(found).toEqual({ accountId: 'new', kind: 'Session' });
+      expect(found).toEqual({ accountId: 'new', kind: 'Session', jti: 's1' });
       expect(found).not.toHaveProperty('extra');
       jest.setSystemTime(T0 + 100_001);
       expect(await adapter.find('s1')).toBeUndefined();
@@ -228,7 +229,8 @@ describe.each(kinds)('storage contract: $name', (kind) => {
     it('finds a Session by its uid, only under its own model', async () => {
       const payload: AdapterPayload = { accountId: 'acct-1', kind: 'Session', uid: 'uid-1', jti: 's1' };
       await store.adapterFor('Session').upsert('s1', payload, 60);
-      expect(await store.adapterFor('Session').findByUid('uid-1')).toEqual(payload);
+      // The session id is stored only as a hash: found by uid, the payload comes without it (jti), which no caller reads.
+      expect(await store.adapterFor('Session').findByUid('uid-1')).toEqual({ ...payload, jti: undefined });
       expect(await store.adapterFor('Session').findByUid('uid-2')).toBeUndefined();
       expect(await store.adapterFor('Interaction').findByUid('uid-1')).toBeUndefined();
     });
@@ -278,13 +280,14 @@ describe.each(kinds)('storage contract: $name', (kind) => {
       await store.adapterFor('Interaction').upsert('i1', { kind: 'Interaction', grantId: 'grant-1' }, 600);
 
       await store.adapterFor('AccessToken').revokeByGrantId('grant-1');
-      expect(await store.adapterFor('Interaction').find('i1')).toEqual({ kind: 'Interaction', grantId: 'grant-1' });
+      // (find gives back the id it was asked for as jti, as oidc-provider stores it: the row holds only its hash.)
+      expect(await store.adapterFor('Interaction').find('i1')).toEqual({ kind: 'Interaction', grantId: 'grant-1', jti: 'i1' });
 
       for (const model of grantModels) {
         expect(await store.adapterFor(model).find(`${model}-g1`)).toBeUndefined();
-        expect(await store.adapterFor(model).find(`${model}-g2`)).toEqual({ kind: model, grantId: 'grant-2' });
+        expect(await store.adapterFor(model).find(`${model}-g2`)).toEqual({ kind: model, grantId: 'grant-2', jti: `${model}-g2` });
       }
-      expect(await store.adapterFor('Session').find('s1')).toEqual({ kind: 'Session', uid: 'uid-1' });
+      expect(await store.adapterFor('Session').find('s1')).toEqual({ kind: 'Session', uid: 'uid-1', jti: 's1' });
     });
 
     it('destroy removes exactly one row', async () => {
@@ -404,13 +407,40 @@ describe.each(kinds)('storage contract: $name', (kind) => {
       await store.adapterFor('Session').upsert('s-a2', { kind: 'Session', accountId: 'acct-a', uid: 'u2' }, 10);
       await store.adapterFor('Session').upsert('s-b', { kind: 'Session', accountId: 'acct-b', uid: 'u3' }, 600);
       expect((await store.grantsOf('acct-a')).toSorted(byId)).toEqual([{ id: 'g-a1', clientId: 'c1' }, { id: 'g-a2', clientId: 'c2' }]);
-      expect((await store.sessionsOf('acct-a')).toSorted()).toEqual(['s-a1', 's-a2']);
+      // Session ids are bearer values stored as hashes: sessionsOf gives references that find and destroy accept.
+      const uidsOf = async (accountId: string) => (await Promise.all((await store.sessionsOf(accountId))
+        .map(async (reference) => (await store.adapterFor('Session').find(reference))?.uid as string))).toSorted();
+      expect(await uidsOf('acct-a')).toEqual(['u1', 'u2']);
+      expect((await store.sessionsOf('acct-a')).join()).not.toMatch(/s-a1|s-a2/);
       jest.setSystemTime(T0 + 10_001);
       expect(await store.grantsOf('acct-a')).toEqual([{ id: 'g-a1', clientId: 'c1' }]);
-      expect(await store.sessionsOf('acct-a')).toEqual(['s-a1']);
-      await store.adapterFor('Session').destroy('s-a1');
+      expect(await uidsOf('acct-a')).toEqual(['u1']);
+      const [reference] = await store.sessionsOf('acct-a');
+      await store.adapterFor('Session').destroy(reference!);
       expect(await store.sessionsOf('acct-a')).toEqual([]);
-      expect(await store.sessionsOf('acct-b')).toEqual(['s-b']);
+      expect(await store.adapterFor('Session').find('s-a1')).toBeUndefined();
+      expect(await uidsOf('acct-b')).toEqual(['u3']);
+    });
+
+    it('stores bearer ids only as hashes, and a stored hash does not work as an id', async () => {
+      await store.adapterFor('AccessToken').upsert('at-secret-value', samplePayload('AccessToken', 'at-secret-value'), 600);
+      await store.adapterFor('Session').upsert('session-secret-value', { kind: 'Session', accountId: 'acct-h', uid: 'u-h', jti: 'session-secret-value' }, 600);
+      await store.adapterFor('Grant').upsert('grant-h', { kind: 'Grant', accountId: 'acct-h', clientId: 'c1', jti: 'grant-h' }, 600);
+      expect(await store.adapterFor('AccessToken').find('at-secret-value')).toEqual(samplePayload('AccessToken', 'at-secret-value'));
+      // A forged reference (someone who read the hash from the database) finds nothing.
+      expect(await store.adapterFor('Session').find(`stored~${bearerHash('session-secret-value')}.forged`)).toBeUndefined();
+      expect(await store.adapterFor('Session').find(bearerHash('session-secret-value'))).toBeUndefined();
+      expect(await store.adapterFor('AccessToken').find(bearerHash('at-secret-value'))).toBeUndefined();
+      for (const model of HASHED_MODELS) {
+        const id = `secret-of-${model}`;
+        await store.adapterFor(model).upsert(id, { kind: model, jti: id }, 600);
+        expect(await store.adapterFor(model).find(id)).toEqual({ kind: model, jti: id });
+        expect(await store.adapterFor(model).find(bearerHash(id))).toBeUndefined();
+        await store.adapterFor(model).destroy(id);
+        expect(await store.adapterFor(model).find(id)).toBeUndefined();
+      }
+      // Grants are not bearer values: found by their id, listed by their id.
+      expect(await store.grantsOf('acct-h')).toEqual([{ id: 'grant-h', clientId: 'c1' }]);
     });
   });
 

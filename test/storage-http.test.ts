@@ -158,8 +158,14 @@ describe('Redis stopped and started again under a running provider (sqlite + red
     expect(enrol.status).toBe(503);
     expect(await enrol.json()).toMatchObject({ error: 'temporarily_unavailable' });
 
-    // People: a friendly page, in their language, without internals.
-    const page = await fetch(request.url, { headers: { accept: 'text/html', 'accept-language': 'en' } });
+    // The platform this process served comes back to its redirect URI with the error (docs/integrate.md, Errors).
+    const back = await fetch(request.url, { redirect: 'manual', headers: { accept: 'text/html' } });
+    expect(back.status).toBe(303);
+    expect(new URL(back.headers.get('location')!).searchParams.get('error')).toBe('temporarily_unavailable');
+    // People on a request that cannot be sent back safely: a friendly page, in their language, without internals.
+    const unknownClient = new URL(request.url);
+    unknownClient.searchParams.set('client_id', 'platform-b');
+    const page = await fetch(unknownClient, { headers: { accept: 'text/html', 'accept-language': 'en' } });
     expect(page.status).toBe(503);
     const html = await page.text();
     expect(html).toContain('briefly unable to reach its storage');

@@ -9,7 +9,7 @@ import { MongoDisclosures, MongoSecurityEvents } from './history.ts';
 import { MongoOidcModels } from './oidc-adapter.ts';
 import { MongoAudit, MongoSigningKeys } from './operations.ts';
 import { MongoGuardianRequests, MongoPasskeys, MongoPlatformApprovals } from './repositories.ts';
-import { migrate, missingIndexes } from './schema.ts';
+import { migrate, missingIndexes, rehashBearerValues } from './schema.ts';
 
 /**
  * Server replies during an election or a shutdown: NotWritablePrimary, NotPrimaryNoSecondaryOk,
@@ -44,7 +44,11 @@ const WRITABLE_TOPOLOGIES = new Set(['Single', 'ReplicaSetWithPrimary', 'Sharded
  * a missing index refuses start-up with the command that creates them.
  */
 export async function openMongoBackend(db: Db, client: { close(): Promise<void> }, options: { createIndexes: boolean }): Promise<DurableBackend> {
-  if (options.createIndexes) await migrate(db);
+  if (options.createIndexes) {
+    await migrate(db);
+    // Development and tests: documents from before bearer values were hashed are rehashed here too.
+    await rehashBearerValues(db);
+  }
   else {
     const missing = await missingIndexes(db);
     if (missing.length) throw new StoreSetupError(`MongoDB lacks ${missing.length} indexes (${missing.slice(0, 3).join(', ')}…); run \`npm run migrate\` first`);

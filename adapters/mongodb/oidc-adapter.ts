@@ -1,9 +1,10 @@
 // oidc-provider's Adapter on MongoDB: one collection per model, the payload stored as a sub-document beside the
 // fields it is looked up by. Expired documents are invisible at once (reads compare expiresAt with the provider's
 // clock) and removed by the TTL index. It holds the durable models only (adapters/models.ts); short-lived ones are in
-// Redis. Client ids must not contain dots: payloads use them as field names.
+// Redis. Client ids must not contain dots: payloads use them as field names. A token's _id is its hash (adapters/bearer.ts).
 import type { Db } from 'mongodb';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { fromStoredPayload, storedId, toStoredPayload } from '../bearer.ts';
 import { alreadyConsumed, GRANT_BOUND_MODELS, SHORT_LIVED_MODELS } from '../models.ts';
 import type { GrantReference, GrantRevocation, OidcModelStore } from '../types.ts';
 import { modelCollection } from './schema.ts';
@@ -73,13 +74,15 @@ class MongoOidcAdapter implements Adapter {
     this.#grants = grants;
   }
 
-  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+  async upsert(clearId: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    // Bearer ids are stored by their hash (adapters/bearer.ts).
+    const id = storedId(this.#model, clearId);
     const now = Date.now();
     // The payload is the whole truth on upsert, consumption included (as every backend replaces the object).
     const consumed = payload.consumed ? (typeof payload.consumed === 'number' ? payload.consumed * 1000 : now) : undefined;
     const document: ModelDocument = {
       _id: id,
-      payload,
+      payload: toStoredPayload(this.#model, clearId, payload),
       ...(payload.grantId ? { grantId: payload.grantId } : {}),
       ...(payload.uid ? { uid: payload.uid } : {}),
       ...(payload.userCode ? { userCode: payload.userCode } : {}),
@@ -93,7 +96,7 @@ class MongoOidcAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#read(await this.#collection.findOne({ _id: id }));
+    return this.#read(await this.#collection.findOne({ _id: storedId(this.#model, id) }), id);
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -105,7 +108,8 @@ class MongoOidcAdapter implements Adapter {
   }
 
   /** Consumes once (one conditional update); the losing side of a race is a replay and revokes the grant. */
-  async consume(id: string): Promise<void> {
+  async consume(clearId: string): Promise<void> {
+    const id = storedId(this.#model, clearId);
     const { modifiedCount } = await this.#collection.updateOne({ _id: id, consumedAt: null, ...live() }, { $set: { consumedAt: new Date() } });
     if (modifiedCount === 1) return;
     const consumed = await this.#collection.findOne({ _id: id, consumedAt: { $ne: null } }, { projection: { grantId: 1 } });
@@ -114,15 +118,17 @@ class MongoOidcAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#collection.deleteOne({ _id: id });
+    await this.#collection.deleteOne({ _id: storedId(this.#model, id) });
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.#grants.revokeTokens(grantId);
   }
 
-  #read(document: ModelDocument | null): AdapterPayload | undefined {
+  /** `clearId` (put back as the payload's jti) is unknown when found by uid or user code. */
+  #read(document: ModelDocument | null, clearId?: string): AdapterPayload | undefined {
     if (!document || (document.expiresAt && document.expiresAt.getTime() <= Date.now())) return undefined;
-    return document.consumedAt ? { ...document.payload, consumed: Math.floor(document.consumedAt.getTime() / 1000) } : document.payload;
+    const payload = fromStoredPayload(this.#model, clearId, document.payload);
+    return document.consumedAt ? { ...payload, consumed: Math.floor(document.consumedAt.getTime() / 1000) } : payload;
   }
 }

@@ -1,6 +1,8 @@
 // The MongoDB collections and their indexes: one collection per oidc-provider model and per repository.
 // Creating indexes is a deliberate step (`npm run migrate`), not a side effect of serving traffic in production.
 import type { Db, IndexDescription } from 'mongodb';
+import type { AdapterPayload } from 'oidc-provider';
+import { bearerHash, isHashedModel, toStoredPayload } from '../bearer.ts';
 
 /** The oidc-provider models MongoDB holds: the durable ones (the short-lived ones are in Redis, adapters/models.ts). */
 export const DURABLE_MODELS = ['Grant', 'RefreshToken', 'Client', 'RegistrationAccessToken', 'InitialAccessToken'] as const;
@@ -67,6 +69,27 @@ export async function migrate(db: Db): Promise<number> {
   for (const [collection, indexes] of Object.entries(INDEXES)) {
     await db.collection(collection).createIndexes(indexes);
     count += indexes.length;
+  }
+  return count;
+}
+
+/**
+ * Bearer values (refresh, initial access and registration access tokens) were the _id of their documents until
+ * they were stored by hash (adapters/bearer.ts). This rehashes, in place, the documents written before: each
+ * is found by the clear id its payload still carries (`jti`, which hashed documents no longer have), so it is
+ * idempotent and can be interrupted. Tokens issued before keep working. Returns how many documents it rehashed.
+ */
+export async function rehashBearerValues(db: Db): Promise<number> {
+  let count = 0;
+  for (const model of DURABLE_MODELS.filter(isHashedModel)) {
+    const collection = db.collection<{ _id: string; payload: AdapterPayload }>(modelCollection(model));
+    for (const document of await collection.find({ 'payload.jti': { $exists: true } }).toArray()) {
+      const id = document._id;
+      const hashed = { ...document, _id: bearerHash(id), payload: toStoredPayload(model, id, document.payload) };
+      await collection.replaceOne({ _id: hashed._id }, hashed, { upsert: true });
+      await collection.deleteOne({ _id: id });
+      count += 1;
+    }
   }
   return count;
 }

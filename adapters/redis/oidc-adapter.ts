@@ -3,8 +3,10 @@
 // separate keys (the last two sorted sets scored by expiry, pruned on every write, so they never outgrow what is
 // live). Every command touches one key, so the same code runs on a Redis Cluster without hash tags; indexes are
 // written before the object and outlive it by a minute, so a crash between the two leaves an index to nothing
-// (ignored), never a token that revocation cannot find.
+// (ignored), never a token that revocation cannot find. Bearer ids (tokens, codes, session ids) appear in keys,
+// index values and set members only as their hash (adapters/bearer.ts).
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { fromStoredPayload, storedId, storedReference, toStoredPayload } from '../bearer.ts';
 import { alreadyConsumed, isGrantBound } from '../models.ts';
 import type { GrantRevocation, OidcModelStore } from '../types.ts';
 import type { RedisClient } from './client.ts';
@@ -49,7 +51,7 @@ export class RedisOidcModels implements OidcModelStore {
   async sessionsOf(accountId: string): Promise<string[]> {
     const ids = await this.#redis.zrangebyscore(accountSessionsKey(accountId), Date.now(), '+inf');
     const live = await Promise.all(ids.map(async (id) => isLive(await this.#redis.hmget(objectKey('Session', id), 'payload', 'expiresAt'))));
-    return ids.filter((_, i) => live[i]);
+    return ids.filter((_, i) => live[i]).map(storedReference);
   }
 }
 
@@ -71,7 +73,9 @@ class RedisOidcAdapter implements Adapter {
     this.#grants = grants;
   }
 
-  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+  async upsert(clearId: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    // Bearer ids are keyed, indexed and listed by their hash (adapters/bearer.ts).
+    const id = storedId(this.#model, clearId);
     const key = objectKey(this.#model, id);
     const ttlMs = typeof expiresIn === 'number' ? expiresIn * 1000 : undefined;
     if (ttlMs !== undefined && ttlMs <= 0) {
@@ -86,7 +90,7 @@ class RedisOidcAdapter implements Adapter {
     if (payload.userCode) indexes.push(this.#setIndex(indexKey(this.#model, 'userCode', payload.userCode), id, ttlMs));
     await Promise.all(indexes);
 
-    const fields: Record<string, string | number> = { payload: JSON.stringify(payload) };
+    const fields: Record<string, string | number> = { payload: JSON.stringify(toStoredPayload(this.#model, clearId, payload)) };
     if (expiresAt !== undefined) fields.expiresAt = expiresAt;
     // The payload is the whole truth on upsert, consumption included (as the SQLite adapter replaces its row).
     if (payload.consumed) fields.consumed = typeof payload.consumed === 'number' ? payload.consumed : Math.floor(Date.now() / 1000);
@@ -96,9 +100,14 @@ class RedisOidcAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    return this.#findStored(storedId(this.#model, id), id);
+  }
+
+  /** `clearId` (put back as the payload's jti) is unknown when found through an index. */
+  async #findStored(id: string, clearId?: string): Promise<AdapterPayload | undefined> {
     const fields = await this.#redis.hgetall(objectKey(this.#model, id));
     if (!fields.payload || (fields.expiresAt && Number(fields.expiresAt) <= Date.now())) return undefined;
-    const payload = JSON.parse(fields.payload) as AdapterPayload;
+    const payload = fromStoredPayload(this.#model, clearId, JSON.parse(fields.payload) as AdapterPayload);
     return fields.consumed ? { ...payload, consumed: Number(fields.consumed) } : payload;
   }
 
@@ -112,7 +121,7 @@ class RedisOidcAdapter implements Adapter {
 
   /** Consumes once; the losing side of a race is a replay and revokes the grant, as on every backend. */
   async consume(id: string): Promise<void> {
-    const key = objectKey(this.#model, id);
+    const key = objectKey(this.#model, storedId(this.#model, id));
     const outcome = await this.#redis.consumeOnce(key, Math.floor(Date.now() / 1000), Date.now());
     if (outcome === 1) return;
     if (outcome === 0) {
@@ -124,7 +133,7 @@ class RedisOidcAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#redis.del(objectKey(this.#model, id));
+    await this.#redis.del(objectKey(this.#model, storedId(this.#model, id)));
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
@@ -133,7 +142,7 @@ class RedisOidcAdapter implements Adapter {
 
   async #findByIndex(index: 'uid' | 'userCode', value: string): Promise<AdapterPayload | undefined> {
     const id = await this.#redis.get(indexKey(this.#model, index, value));
-    const payload = id ? await this.find(id) : undefined;
+    const payload = id ? await this.#findStored(id) : undefined;
     // The index may outlive a re-upsert that changed the value; the object is the truth.
     return payload?.[index] === value ? payload : undefined;
   }

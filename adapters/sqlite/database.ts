@@ -3,8 +3,11 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import type { AdapterPayload } from 'oidc-provider';
+import { BEARER_KEY_PREFIXES, bearerHash, HASH_LENGTH, HASHED_MODELS, toStoredPayload } from '../bearer.ts';
 
-const MIGRATIONS: string[] = [
+/** A migration is SQL, or a function for one that must compute (it runs inside the migration's transaction). */
+const MIGRATIONS: (string | ((db: DatabaseSync) => void))[] = [
   `CREATE TABLE oidc_models (
      model       TEXT NOT NULL,
      id          TEXT NOT NULL,
@@ -151,7 +154,34 @@ const MIGRATIONS: string[] = [
      public_keys  TEXT NOT NULL,
      sealed       TEXT NOT NULL
    ) STRICT;`,
+  rehashBearerValues,
 ];
+
+/**
+ * Bearer values were the keys of their rows until this migration; now only their hashes are (adapters/bearer.ts).
+ * Rehashed in place, so every code, token and session issued before keeps working. The rows' old cells are zeroed
+ * (secure_delete) and the WAL is truncated after the migration (openDatabase), so the file keeps no clear copy.
+ */
+function rehashBearerValues(db: DatabaseSync): void {
+  const models = [...HASHED_MODELS];
+  const rows = db.prepare(`SELECT model, id, payload FROM oidc_models WHERE model IN (${models.map(() => '?').join(', ')})`)
+    .all(...models) as { model: string; id: string; payload: string }[];
+  const update = db.prepare('UPDATE oidc_models SET id = :hash, payload = :payload WHERE model = :model AND id = :id');
+  for (const { model, id, payload } of rows) {
+    const value = JSON.parse(payload) as AdapterPayload;
+    // oidc-provider always wrote the id as jti: a row without one is hashed already.
+    if (value.jti === undefined) continue;
+    update.run({ model, id, hash: bearerHash(id), payload: JSON.stringify(toStoredPayload(model, id, value)) });
+  }
+  const rename = db.prepare('UPDATE short_lived SET key = :hashed WHERE key = :key');
+  for (const prefix of BEARER_KEY_PREFIXES) {
+    const keys = db.prepare('SELECT key FROM short_lived WHERE key LIKE ?').all(`${prefix}:%`) as { key: string }[];
+    for (const { key } of keys) {
+      const id = key.slice(prefix.length + 1);
+      if (id.length !== HASH_LENGTH) rename.run({ key, hashed: `${prefix}:${bearerHash(id)}` });
+    }
+  }
+}
 
 export function openDatabase(dataDir: string): DatabaseSync {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -169,10 +199,21 @@ export function openDatabase(dataDir: string): DatabaseSync {
 
 function migrate(db: DatabaseSync): void {
   const { user_version: current } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  if (current >= MIGRATIONS.length) return;
+  // What a migration replaces is zeroed, not left in free pages (clear bearer values before rehashBearerValues).
+  db.exec('PRAGMA secure_delete = ON');
   for (let version = current; version < MIGRATIONS.length; version += 1) {
     db.exec('BEGIN IMMEDIATE');
     try {
-      db.exec(MIGRATIONS[version]!);
+      // Another process opening the file at the same time may have applied it meanwhile (a rehash must run once).
+      const { user_version: now } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+      if (now > version) {
+        db.exec('COMMIT');
+        continue;
+      }
+      const migration = MIGRATIONS[version]!;
+      if (typeof migration === 'string') db.exec(migration);
+      else migration(db);
       db.exec(`PRAGMA user_version = ${version + 1}`);
       db.exec('COMMIT');
     } catch (error) {
@@ -180,4 +221,7 @@ function migrate(db: DatabaseSync): void {
       throw error;
     }
   }
+  db.exec('PRAGMA secure_delete = OFF');
+  // Pages written before the migration (clear values included) leave the WAL file.
+  db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
 }

@@ -1,5 +1,6 @@
 // The embedded store: everything in one SQLite file under the data directory. It is both the durable and the
 // short-lived backend.
+import { storedReference } from '../bearer.ts';
 import type { DurableBackend, EphemeralBackend, GrantReference } from '../types.ts';
 import { SqliteAccounts } from './accounts.ts';
 import { openDatabase } from './database.ts';
@@ -47,7 +48,7 @@ export function openSqliteBackend(dataDir: string): DurableBackend & EphemeralBa
       return (statements.clients.all({ now: Date.now() }) as { payload: string }[]).map((row) => JSON.parse(row.payload) as Record<string, unknown>);
     },
     async sessionsOf(accountId) {
-      return (statements.sessionsOf.all({ accountId, now: Date.now() }) as { id: string }[]).map((row) => row.id);
+      return (statements.sessionsOf.all({ accountId, now: Date.now() }) as { id: string }[]).map((row) => storedReference(row.id));
     },
     // A file on the local disk: it is there or the process could not have started.
     available: () => db.isOpen,

@@ -1,7 +1,8 @@
 // oidc-provider's Adapter over one SQLite table shared by every model. Expired rows are invisible at once
-// and swept periodically.
+// and swept periodically. A bearer id (token, code, session id) is stored as its hash (adapters/bearer.ts).
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { fromStoredPayload, storedId, toStoredPayload } from '../bearer.ts';
 import { alreadyConsumed, GRANT_BOUND_MODELS } from '../models.ts';
 import type { WriteBatch } from './write-batch.ts';
 import type { GrantRevocation, OidcModelStore } from '../types.ts';
@@ -90,8 +91,8 @@ class SqliteOidcAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const row = {
       model: this.#model,
-      id,
-      payload: JSON.stringify(payload),
+      id: storedId(this.#model, id),
+      payload: JSON.stringify(toStoredPayload(this.#model, id, payload)),
       grantId: payload.grantId ?? null,
       userCode: payload.userCode ?? null,
       uid: payload.uid ?? null,
@@ -106,7 +107,7 @@ class SqliteOidcAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#read(this.#sql.find.get({ model: this.#model, id, now: Date.now() }));
+    return this.#read(this.#sql.find.get({ model: this.#model, id: storedId(this.#model, id), now: Date.now() }), id);
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -122,7 +123,8 @@ class SqliteOidcAdapter implements Adapter {
    * sequential one: the grant and everything it issued are revoked, and the request fails with invalid_grant.
    * (The adapter does it because only here is the race visible.) Every backend does the same; see alreadyConsumed.
    */
-  async consume(id: string): Promise<void> {
+  async consume(clearId: string): Promise<void> {
+    const id = storedId(this.#model, clearId);
     const now = Date.now();
     const { changes } = await this.#batch.run(() => this.#sql.consume.run({ model: this.#model, id, now }));
     if (changes > 0) return;
@@ -133,17 +135,18 @@ class SqliteOidcAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#batch.run(() => this.#sql.destroy.run({ model: this.#model, id }));
+    await this.#batch.run(() => this.#sql.destroy.run({ model: this.#model, id: storedId(this.#model, id) }));
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.#grants.revokeTokens(grantId);
   }
 
-  #read(row: unknown): AdapterPayload | undefined {
+  /** `id` is the clear id the caller gave find (put back as the payload's jti); unknown when found by uid or user code. */
+  #read(row: unknown, id?: string): AdapterPayload | undefined {
     if (!row) return undefined;
     const { payload, consumed_at: consumedAt } = row as Row;
-    const value = JSON.parse(payload) as AdapterPayload;
+    const value = fromStoredPayload(this.#model, id, JSON.parse(payload) as AdapterPayload);
     return consumedAt === null ? value : { ...value, consumed: epochSeconds(consumedAt) };
   }
 }

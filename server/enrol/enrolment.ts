@@ -5,6 +5,7 @@
 // starts are limited per address.
 import { createHash, randomBytes } from 'node:crypto';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import { bearerKey } from '../../adapters/bearer.ts';
 import type { GuardianRequestRepository, ShortLivedStore } from '../../adapters/types.ts';
 import { DuplicateAccountError } from '../../adapters/types.ts';
 import type { Translate } from '../../interactions/i18n.ts';
@@ -138,7 +139,7 @@ export class Enrolments {
   }
 
   async load(id: string): Promise<EnrolmentState | undefined> {
-    const sealed = await this.#deps.store.get<string>(`enrolment:${id}`);
+    const sealed = await this.#deps.store.get<string>(storeKey(id));
     return sealed === undefined ? undefined : this.#deps.cipher.open(sealed, `enrolment:${id}`) as EnrolmentState;
   }
 
@@ -310,7 +311,7 @@ export class Enrolments {
   }
 
   async #save(id: string, state: EnrolmentState): Promise<void> {
-    await this.#deps.store.set(`enrolment:${id}`, this.#deps.cipher.seal(state, `enrolment:${id}`), ENROLMENT_SECONDS);
+    await this.#deps.store.set(storeKey(id), this.#deps.cipher.seal(state, `enrolment:${id}`), ENROLMENT_SECONDS);
   }
 
   /** Enrolments are logged by a reference derived from their id (which is a bearer secret), never with personal data. */
@@ -318,6 +319,14 @@ export class Enrolments {
     const reference = createHash('sha256').update(id).digest('base64url').slice(0, 12);
     this.#deps.logger.info({ event, enrolment: reference, ...fields }, event);
   }
+}
+
+/**
+ * The id is the enrolment's bearer value (its cookie, the API's token): stored under its hash (DESIGN §6). The sealed
+ * state stays bound to the clear id (`enrolment:<id>` as associated data), which only the holder knows.
+ */
+function storeKey(id: string): string {
+  return bearerKey('enrolment', id);
 }
 
 function refuse(state: EnrolmentState, refusal: Refusal): StepResult {

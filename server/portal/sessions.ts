@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import { bearerKey } from '../../adapters/bearer.ts';
 import type { ShortLivedStore } from '../../adapters/types.ts';
 import type { Account, Accounts } from '../identity/accounts.ts';
 import { provenOnThisDevice } from '../identity/assurance.ts';
@@ -96,7 +97,8 @@ export function signedInRecently(session: PortalSession, now = Date.now()): bool
   return now / 1000 - session.authTime <= RECENT_SIGN_IN_SECONDS && provenOnThisDevice(session.amr ?? []);
 }
 
-const key = (id: string) => `portal-session:${id}`;
+/** Stored under the hash of the session id (the cookie is a bearer value; DESIGN §6). */
+const key = (id: string) => bearerKey('portal-session', id);
 
 /**
  * Before the path became '/', the cookie lived at /account; a browser that still holds one sends it first (the longer

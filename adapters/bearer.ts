@@ -59,8 +59,17 @@ export function storedId(model: string, id: string): string {
 const RETURN_TO_PLACEHOLDER = '{uid}';
 
 /**
- * The payload as stored: without the clear id (oidc-provider keeps it as `jti`), without the session id an
- * Interaction copies (`session.cookie`, read by nothing), and with an Interaction's own id in `returnTo` replaced.
+ * Fields of an Interaction that name another model's bearer id: the pushed authorization request it came from (live
+ * until the authorization completes: whoever holds it can start that request again) and a device code. Stored as the
+ * hash that model's rows are keyed by; given back as a reference its adapter accepts (oidc-provider finds and
+ * consumes the pushed request with it at the end of the interaction).
+ */
+const INTERACTION_REFERENCES: Readonly<Record<string, string>> = { parJti: 'PushedAuthorizationRequest', deviceCode: 'DeviceCode' };
+
+/**
+ * The payload as stored: without the clear id (oidc-provider keeps it as `jti`), and for an Interaction without the
+ * session id it copies (`session.cookie`, read by nothing), with its own id in `returnTo` replaced and the ids it
+ * names (INTERACTION_REFERENCES) hashed.
  */
 export function toStoredPayload(model: string, id: string, payload: AdapterPayload): AdapterPayload {
   if (!isHashedModel(model)) return payload;
@@ -73,18 +82,31 @@ export function toStoredPayload(model: string, id: string, payload: AdapterPaylo
       stored.session = rest as AdapterPayload['session'];
     }
     if (typeof stored.returnTo === 'string') stored.returnTo = stored.returnTo.split(id).join(RETURN_TO_PLACEHOLDER);
+    for (const [field, named] of Object.entries(INTERACTION_REFERENCES)) {
+      const value: unknown = stored[field];
+      if (typeof value === 'string') stored[field] = storedId(named, value);
+    }
   }
   return stored;
 }
 
 /**
- * The payload oidc-provider expects back from find(id): the clear id restored as `jti`. Found another way (by uid,
- * by reference) the clear id is unknown, and the payload comes without it (those callers only read it).
+ * The payload oidc-provider expects back from find(id): the id it was found by as `jti` (the clear id, or the
+ * reference it was found by, which the adapter's consume and destroy accept in turn). Found by uid or user code the
+ * id is unknown, and the payload comes without it (those callers only read it).
  */
 export function fromStoredPayload(model: string, id: string | undefined, payload: AdapterPayload): AdapterPayload {
-  if (!isHashedModel(model) || id === undefined || referencedHash(id) !== undefined) return payload;
-  const found: AdapterPayload = { ...payload, jti: id };
-  if (model === 'Interaction' && typeof found.returnTo === 'string') found.returnTo = found.returnTo.split(RETURN_TO_PLACEHOLDER).join(id);
+  if (!isHashedModel(model)) return payload;
+  const found: AdapterPayload = id === undefined ? { ...payload } : { ...payload, jti: id };
+  if (model === 'Interaction') {
+    if (id !== undefined && referencedHash(id) === undefined && typeof found.returnTo === 'string') {
+      found.returnTo = found.returnTo.split(RETURN_TO_PLACEHOLDER).join(id);
+    }
+    for (const field of Object.keys(INTERACTION_REFERENCES)) {
+      const hash: unknown = found[field];
+      if (typeof hash === 'string') found[field] = storedReference(hash);
+    }
+  }
   return found;
 }
 

@@ -206,7 +206,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.proxy;
-  // One trusted proxy: the client address is the X-Forwarded-For entry it appended, not any a caller wrote in front.
+  // server/forwarded.ts has already reduced X-Forwarded-For to the one client address (the right-most entry that is
+  // not a trusted proxy, CYBERID_TRUSTED_PROXIES) and removed it from other peers; Koa reads that one entry.
   (provider as unknown as { maxIpsCount: number }).maxIpsCount = 1;
   limitClientCredentials(provider, deps.store.rateLimiter, deps.clientRequestsPerSecond);
   provider.use(sayUserCodeUnsupported);

@@ -2,12 +2,18 @@
 // language switch stays on this origin, whatever the path; only the issuer's host is served, and discovery and JWKS
 // say how long they may be cached; proxy headers are believed only from the trusted proxies, and the client is the
 // right-most X-Forwarded-For entry that is not one of them.
+import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import path from 'node:path';
+import { exportJWK, generateKeyPair } from 'jose';
+import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'node-html-parser';
 import * as oidc from 'openid-client';
 import { believeForwardedHeaders, TrustedProxies } from '../server/forwarded.ts';
 import { FormBrowser, expectPage } from './support/browser.ts';
+import { cyberid } from './support/cli.ts';
 import { authorizationRequest, continueToPlatform, discover, PLATFORM_A, PLATFORM_C, redeem, type Person } from './support/platform.ts';
 import { readQrSvg } from './support/qr.ts';
 import { lastCodeSentTo, removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
@@ -181,6 +187,30 @@ describe('trusted proxies (item 2)', () => {
     const statuses = await spray(server, (attempt) => `203.0.113.${attempt}, 198.51.100.99, 10.1.0.${attempt}`);
     expect(statuses.slice(0, 19)).toEqual(Array(19).fill(401));
     expect(statuses.slice(19)).toEqual(Array(6).fill(429));
+  }, 60_000);
+
+  it('binds no token to a Client-Cert sent by a peer that is not a trusted proxy: the redemption is refused as without one', async () => {
+    // Loopback (this test) is not the proxy here, so whatever certificate it forwards is nobody's.
+    const server = await provider({ CYBERID_PROXY: 'true', CYBERID_TRUSTED_PROXIES: '192.0.2.10' });
+    const bank = { clientId: 'bank-mtls', redirectUri: 'http://localhost:4101/callback' };
+    const key = await generateKeyPair('ES256', { extractable: true });
+    const jwksFile = path.join(server.dataDir, 'bank-jwks.json');
+    writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(key.publicKey)), kid: 'bank-1', alg: 'ES256', use: 'sig' }] }));
+    const mtlsFile = path.join(server.dataDir, 'bank-mtls.json');
+    writeFileSync(mtlsFile, JSON.stringify({ tls_client_certificate_bound_access_tokens: true }));
+    const added = await cyberid(server.dataDir, 'clients', 'add', '--id', bank.clientId, '--name', 'Bank (mTLS)', '--redirect-uri', bank.redirectUri,
+      '--profile', 'fapi2', '--from-file', mtlsFile, '--scope', 'openid', '--minimum-acr', 'cyberid:loa1', '--jwks-file', jwksFile);
+    expect([added.code, added.err]).toEqual([0, '']);
+    const { cert } = await generate([{ name: 'commonName', value: 'bank.example' }], { keySize: 2048, algorithm: 'sha256' });
+    const clientCert = `:${Buffer.from(new X509Certificate(cert).raw).toString('base64')}:`;
+    const config = await oidc.discovery(new URL(server.url), bank.clientId, undefined, oidc.PrivateKeyJwt({ key: key.privateKey, kid: 'bank-1' }), { execute: [oidc.allowInsecureRequests] });
+    config[oidc.customFetch] = (url, options) => fetch(url, { ...options, headers: { ...Object.fromEntries(new Headers(options.headers)), 'client-cert': clientCert } } as RequestInit);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = await oidc.buildAuthorizationUrlWithPAR(config, { redirect_uri: bank.redirectUri, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+    const browser = new FormBrowser(server.url);
+    const callback = await continueToPlatform(browser, await browser.open(url), { identifier: server.adult.phone, password: server.adult.password });
+    await expect(oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state })).rejects.toMatchObject({ error: 'invalid_grant' });
   }, 60_000);
 });
 

@@ -159,20 +159,24 @@ describe('a malformed clients file stops start-up with a message naming the clie
 describe('the Node.js version check that runs before every npm script', () => {
   const ROOT = path.resolve(import.meta.dirname, '..');
   const OLD_NODES = ['/usr/bin/node', '/usr/local/bin/node', '/bin/node'];
-  const check = (node: string) => spawnSync(node, ['scripts/check-node.cjs'], { cwd: ROOT, encoding: 'utf8' });
+  const check = (node: string, script = 'scripts/check-node.cjs', args: string[] = []) => spawnSync(node, [script, ...args], { cwd: ROOT, encoding: 'utf8' });
+  const manifest = () => JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string }; bin: Record<string, string> };
+  /** The npm scripts that run TypeScript (directly, through jest or tsc). */
+  const typeScriptScripts = () => Object.entries(manifest().scripts).filter(([, script]) => /\.ts\b|jest|tsc/.test(script) && !script.startsWith('npm run '));
 
   it('every npm script that runs TypeScript checks first; .nvmrc and .node-version name Node 24', () => {
-    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string } };
-    for (const [name, script] of Object.entries(manifest.scripts)) {
-      if (/\.ts\b|jest|tsc/.test(script) && !script.startsWith('npm run ')) expect([name, script.startsWith('node scripts/check-node.cjs && ')]).toEqual([name, true]);
-    }
+    expect(typeScriptScripts().map(([name]) => name)).toEqual(expect.arrayContaining(['start', 'demo', 'migrate', 'cyberid', 'bench', 'start:cluster', 'typecheck', 'jest']));
+    for (const [name, script] of typeScriptScripts()) expect([name, script.startsWith('node scripts/check-node.cjs && ')]).toEqual([name, true]);
+    // `npx cyberid` runs the package's bin, not a script: a plain JavaScript file that checks first.
+    expect(manifest().bin).toEqual({ cyberid: 'bin/cyberid.cjs' });
     expect(readFileSync(path.join(ROOT, '.nvmrc'), 'utf8').trim()).toBe('24');
     expect(readFileSync(path.join(ROOT, '.node-version'), 'utf8').trim()).toBe('24');
-    expect(manifest.engines.node).toBe('>=24');
+    expect(manifest().engines.node).toBe('>=24');
   });
 
   it('passes silently on this Node', () => {
     expect(check(process.execPath)).toMatchObject({ status: 0, stdout: '', stderr: '' });
+    expect(check(process.execPath, 'bin/cyberid.cjs', ['--help'])).toMatchObject({ status: 0, stdout: expect.stringContaining('Usage: cyberid') });
   });
 
   it('on an older Node, says what is needed and how to get it, without a stack trace, and exits 1', () => {
@@ -182,13 +186,18 @@ describe('the Node.js version check that runs before every npm script', () => {
       process.stdout.write(`no Node older than 24 at ${OLD_NODES.join(', ')}: the old-Node case is not exercised\n`);
       return;
     }
-    const result = check(old.node);
-    expect(result.status).toBe(1);
-    expect(result.stdout).toBe('');
-    expect(result.stderr).toContain(`Cyber ID needs Node.js 24 or newer; this is Node.js ${old.version.slice(1)}`);
-    expect(result.stderr).toMatch(/nvm install/);
-    expect(result.stderr).toMatch(/https:\/\/nodejs\.org\//);
-    expect(result.stderr).not.toMatch(NO_STACK);
-    expect(result.stderr).not.toMatch(/ERR_UNKNOWN_FILE_EXTENSION/);
+    const refusal = (what: string, result: { status: number | null; stdout: string; stderr: string }) => {
+      expect([what, result.status, result.stdout]).toEqual([what, 1, '']);
+      expect(result.stderr).toContain(`Cyber ID needs Node.js 24 or newer; this is Node.js ${old.version.slice(1)}`);
+      expect(result.stderr).toMatch(/nvm install/);
+      expect(result.stderr).toMatch(/https:\/\/nodejs\.org\//);
+      expect([what, result.stderr]).toEqual([what, expect.not.stringMatching(NO_STACK)]);
+      expect([what, result.stderr]).toEqual([what, expect.not.stringMatching(/ERR_UNKNOWN_FILE_EXTENSION/)]);
+    };
+    refusal('scripts/check-node.cjs', check(old.node));
+    refusal('npx cyberid', check(old.node, 'bin/cyberid.cjs', ['--help']));
+    // Each npm script's own command line, as npm runs it (sh -c) with the old Node first on PATH.
+    const env = { PATH: `${path.dirname(old.node)}:/usr/bin:/bin`, HOME: process.env.HOME ?? '/tmp' };
+    for (const [name, script] of typeScriptScripts()) refusal(`npm run ${name}`, spawnSync('sh', ['-c', script], { cwd: ROOT, env, encoding: 'utf8' }));
   });
 });

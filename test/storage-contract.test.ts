@@ -442,6 +442,25 @@ describe.each(kinds)('storage contract: $name', (kind) => {
       // Grants are not bearer values: found by their id, listed by their id.
       expect(await store.grantsOf('acct-h')).toEqual([{ id: 'grant-h', clientId: 'c1' }]);
     });
+
+    it('an Interaction names its pushed request by hash, and gives back a reference the request\'s adapter finds and consumes', async () => {
+      await store.adapterFor('PushedAuthorizationRequest').upsert('par-secret', { kind: 'PushedAuthorizationRequest', jti: 'par-secret', request: 'eyJ' }, 60);
+      const returnTo = 'http://localhost/auth/uid-secret';
+      await store.adapterFor('Interaction').upsert('uid-secret', {
+        kind: 'Interaction', jti: 'uid-secret', returnTo, parJti: 'par-secret', session: { accountId: 'a', uid: 'su', cookie: 'session-cookie-secret' },
+      }, 600);
+      const interaction = (await store.adapterFor('Interaction').find('uid-secret'))!;
+      expect(interaction).toMatchObject({ jti: 'uid-secret', returnTo, session: { accountId: 'a', uid: 'su' } });
+      expect(JSON.stringify(interaction)).not.toMatch(/par-secret|session-cookie-secret/);
+      const request = await store.adapterFor('PushedAuthorizationRequest').find(interaction.parJti as string);
+      expect(request).toMatchObject({ request: 'eyJ', jti: interaction.parJti });
+      await store.adapterFor('PushedAuthorizationRequest').consume(request!.jti!);
+      expect(await store.adapterFor('PushedAuthorizationRequest').find('par-secret')).toMatchObject({ consumed: expect.any(Number) });
+      // A reference saved again (a new Interaction of the same authorization) is stored as the same hash.
+      await store.adapterFor('Interaction').upsert('uid-next', { kind: 'Interaction', jti: 'uid-next', parJti: interaction.parJti as string }, 600);
+      const next = (await store.adapterFor('Interaction').find('uid-next'))!;
+      expect((await store.adapterFor('PushedAuthorizationRequest').find(next.parJti as string))?.request).toBe('eyJ');
+    });
   });
 
   describe('accounts repository: updates and guardians', () => {

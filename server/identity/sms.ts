@@ -32,7 +32,8 @@ export class OutboxSmsSender implements SmsSender {
 
   async send(to: string, text: string): Promise<void> {
     await appendFile(this.#file, `${JSON.stringify({ at: new Date().toISOString(), to, text })}\n`, { mode: 0o600 });
-    this.#logger.info({ event: 'sms.outbox', to: maskPhone(to), text }, 'simulated SMS written to the outbox');
+    // The text may carry an approval link (/scan/<token>, a bearer value): the log gets it without the token.
+    this.#logger.info({ event: 'sms.outbox', to: maskPhone(to), text: text.replace(/\/scan\/[A-Za-z0-9_-]+/g, '/scan/…') }, 'simulated SMS written to the outbox');
   }
 }
 

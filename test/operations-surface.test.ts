@@ -3,23 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { removeDataDir, startProvider, tempDataDir, type RunningProvider } from './support/server.ts';
+import { removeDataDir, startProvider, tempDataDir, type RunningProvider, PRODUCTION_ENV } from './support/server.ts';
 import { keepSuiteLog } from './support/suite-log.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SECRET = Buffer.alloc(32, 1).toString('base64');
-const PRODUCTION = {
-  NODE_ENV: 'production',
-  CYBERID_ISSUER: 'https://id.example.cn',
-  CYBERID_COOKIE_KEYS: 'a-cookie-signing-key-of-at-least-32-chars',
-  CYBERID_PAIRWISE_SECRET: SECRET,
-  CYBERID_ENCRYPTION_KEY: SECRET,
-  CYBERID_LOOKUP_SECRET: SECRET,
-  CYBERID_PROXY: 'true',
-  CYBERID_REGISTRY_URL: 'https://registry.example.cn/v1',
-  CYBERID_FACE_VERIFIER_URL: 'https://face.example.cn/v1',
-  CYBERID_SMS_URL: 'https://sms.example.cn/send',
-};
+const PRODUCTION = PRODUCTION_ENV;
 
 interface Entry { msg?: string; port?: number; host?: string }
 const entries = (stdout: string): Entry[] => stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Entry);

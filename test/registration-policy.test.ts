@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '../server/admin/cli.ts';
 import { metadataProblems } from '../server/admin/metadata-policy.ts';
 import { keepSuiteLog } from './support/suite-log.ts';
-import { removeDataDir, runServerToExit, tempDataDir } from './support/server.ts';
+import { removeDataDir, runServerToExit, tempDataDir, PRODUCTION_ENV, PRODUCTION_ISSUER } from './support/server.ts';
 
 interface Row {
   name: string;
@@ -101,20 +101,8 @@ function expectVerdict(verdict: Verdict, row: Row, production: boolean, where: s
   if (field) expect(verdict.message).toContain(field);
 }
 
-const SECRET = Buffer.alloc(32, 1).toString('base64');
-const ISSUER = 'https://id.example.cn';
-const PRODUCTION = {
-  NODE_ENV: 'production',
-  CYBERID_ISSUER: ISSUER,
-  CYBERID_COOKIE_KEYS: 'a-cookie-signing-key-of-at-least-32-chars',
-  CYBERID_PAIRWISE_SECRET: SECRET,
-  CYBERID_ENCRYPTION_KEY: SECRET,
-  CYBERID_LOOKUP_SECRET: SECRET,
-  CYBERID_PROXY: 'true',
-  CYBERID_REGISTRY_URL: 'https://registry.example.cn/v1',
-  CYBERID_FACE_VERIFIER_URL: 'https://face.example.cn/v1',
-  CYBERID_SMS_URL: 'https://sms.example.cn/send',
-};
+const ISSUER = PRODUCTION_ISSUER;
+const PRODUCTION = PRODUCTION_ENV;
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'cyberid-policy-'));
 const dataDirs: string[] = [];

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { removeDataDir, runServerToExit, startProvider, tempDataDir } from './support/server.ts';
+import { removeDataDir, runServerToExit, startProvider, tempDataDir, PRODUCTION_ENV } from './support/server.ts';
 
 const dirs: string[] = [];
 function dataDir(): string {
@@ -13,20 +13,7 @@ function dataDir(): string {
 }
 afterEach(() => dirs.splice(0).forEach(removeDataDir));
 
-const SECRET = Buffer.alloc(32, 1).toString('base64');
-const PRODUCTION = {
-  NODE_ENV: 'production',
-  CYBERID_ISSUER: 'https://id.example.cn',
-  CYBERID_COOKIE_KEYS: 'a-cookie-signing-key-of-at-least-32-chars',
-  CYBERID_PAIRWISE_SECRET: SECRET,
-  CYBERID_ENCRYPTION_KEY: SECRET,
-  CYBERID_LOOKUP_SECRET: SECRET,
-  CYBERID_PROXY: 'true',
-  // Not contacted at start-up; enrolment would call them.
-  CYBERID_REGISTRY_URL: 'https://registry.example.cn/v1',
-  CYBERID_FACE_VERIFIER_URL: 'https://face.example.cn/v1',
-  CYBERID_SMS_URL: 'https://sms.example.cn/send',
-};
+const PRODUCTION = PRODUCTION_ENV;
 
 const NO_STACK = /\n\s+at .+:\d+:\d+/;
 

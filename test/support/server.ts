@@ -163,3 +163,22 @@ export async function restorePasswordHash(dataDir: string, accountId: string, pa
     await store.close();
   }
 }
+
+/**
+ * A production environment that passes start-up's checks: explicit secrets, an https issuer behind the proxy, and the
+ * authorities' URLs (not contacted at start-up; enrolment would call them).
+ */
+const TEST_SECRET = Buffer.alloc(32, 1).toString('base64');
+export const PRODUCTION_ISSUER = 'https://id.example.cn';
+export const PRODUCTION_ENV: Readonly<Record<string, string>> = {
+  NODE_ENV: 'production',
+  CYBERID_ISSUER: PRODUCTION_ISSUER,
+  CYBERID_COOKIE_KEYS: 'a-cookie-signing-key-of-at-least-32-chars',
+  CYBERID_PAIRWISE_SECRET: TEST_SECRET,
+  CYBERID_ENCRYPTION_KEY: TEST_SECRET,
+  CYBERID_LOOKUP_SECRET: TEST_SECRET,
+  CYBERID_PROXY: 'true',
+  CYBERID_REGISTRY_URL: 'https://registry.example.cn/v1',
+  CYBERID_FACE_VERIFIER_URL: 'https://face.example.cn/v1',
+  CYBERID_SMS_URL: 'https://sms.example.cn/send',
+};
